@@ -1,0 +1,76 @@
+package gatehouse
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+	"github.com/gatehouse-bff/gatehouse/proxy"
+	"github.com/gatehouse-bff/gatehouse/session"
+	"github.com/gatehouse-bff/gatehouse/tokens"
+)
+
+// serveAPI handles one call to an API route, top to bottom: check for
+// cross-site forgery, find the token the route wants (loading the session
+// once and refreshing its token when needed), forward. A route never
+// redirects to the provider: no session is 401, forgery is 403.
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, route *proxy.Route) {
+	if err := g.csrf.Check(r); err != nil {
+		httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
+		return
+	}
+	token, ok := g.routeToken(w, r, route)
+	if !ok {
+		return
+	}
+	g.proxy.ServeRoute(w, r.WithContext(proxy.WithToken(r.Context(), token)), route)
+}
+
+// routeToken returns the access token route wants for r ("" for none), or
+// answers the request itself and returns false.
+func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *proxy.Route) (string, bool) {
+	ctx := r.Context()
+	switch route.Token {
+	case proxy.TokenNone:
+		return "", true
+	case proxy.TokenClient:
+		return g.clientToken(w, r, route)
+	}
+	s, err := g.sessions.Load(ctx, r, true)
+	switch {
+	case err == nil:
+	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrExpired):
+		switch route.Token {
+		case proxy.TokenOptionalUser:
+			return "", true
+		case proxy.TokenUserOrClient:
+			return g.clientToken(w, r, route)
+		}
+		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
+		return "", false
+	default:
+		g.log.ErrorContext(ctx, "load session", "request_id", httpx.RequestID(ctx), "err", err)
+		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Sessions cannot be read right now.")
+		return "", false
+	}
+	token, err := g.tokens.UserToken(ctx, s)
+	switch {
+	case err == nil:
+		return token, true
+	case errors.Is(err, tokens.ErrSessionEnded):
+		g.sessions.ClearCookie(w)
+		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
+	default:
+		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "A fresh access token cannot be obtained right now.")
+	}
+	return "", false
+}
+
+func (g *Gateway) clientToken(w http.ResponseWriter, r *http.Request, route *proxy.Route) (string, bool) {
+	token, err := g.tokens.ClientToken(r.Context(), nil, route.Resource)
+	if err != nil {
+		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "A client access token cannot be obtained right now.")
+		return "", false
+	}
+	return token, true
+}

@@ -1,0 +1,166 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole Gatehouse configuration. The zero value of every
+// field means its documented default, filled in by SetDefaults.
+type Config struct {
+	Server   Server   `yaml:"server"`
+	OIDC     OIDC     `yaml:"oidc"`
+	Session  Session  `yaml:"session"`
+	BFF      BFF      `yaml:"bff"`
+	Routes   []Route  `yaml:"routes"`
+	Frontend Frontend `yaml:"frontend"`
+	Log      Log      `yaml:"log"`
+}
+
+// Server configures the main listener.
+type Server struct {
+	// Listen is the address to serve on. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// PublicURL is the origin browsers use to reach Gatehouse, such as
+	// "https://app.example.com". It sets the redirect URI, the CSRF origin
+	// and X-Forwarded-Host/Proto. Plain http is accepted only for loopback
+	// hosts. Required.
+	PublicURL string `yaml:"public_url"`
+	// TrustedProxies lists the addresses or CIDR ranges of reverse proxies
+	// in front of Gatehouse whose X-Forwarded-For and X-Request-Id are
+	// believed. Default: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
+	// Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// OIDC configures the provider and Gatehouse's client registration there.
+type OIDC struct {
+	// Issuer is the provider's issuer URL; discovery must report exactly
+	// this issuer. Required.
+	Issuer string `yaml:"issuer"`
+	// ClientID is Gatehouse's client id at the provider. Required.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the client secret. Prefer ${VAR} or ClientSecretFile.
+	ClientSecret string `yaml:"client_secret"`
+	// ClientSecretFile names a file holding the client secret; trailing
+	// white space is ignored. Exclusive with ClientSecret.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// AuthMethod is the token endpoint authentication:
+	// "client_secret_basic" (default) or "client_secret_post".
+	AuthMethod string `yaml:"auth_method"`
+	// Scopes to request. Default [openid, profile, offline_access]; openid
+	// is always added.
+	Scopes []string `yaml:"scopes"`
+	// CallbackPath is the redirect URI's path on PublicURL. Default
+	// "<bff.prefix>/callback". Register PublicURL+CallbackPath at the provider.
+	CallbackPath string `yaml:"callback_path"`
+	// PostLogoutRedirectURI is sent to the provider's end_session_endpoint.
+	// Default PublicURL + "/". It must be registered at the provider.
+	PostLogoutRedirectURI string `yaml:"post_logout_redirect_uri"`
+	// LogoutIDTokenHint sends the ID token as id_token_hint to the
+	// end-session endpoint. The hint travels through the browser's address
+	// bar, so by default Gatehouse identifies itself with client_id only;
+	// enable this for providers that require the hint. Default false.
+	LogoutIDTokenHint bool `yaml:"logout_id_token_hint"`
+	// UserInfo makes Gatehouse call the UserInfo endpoint after login and
+	// merge its claims (its sub must match the ID token's). Default false.
+	UserInfo bool `yaml:"userinfo"`
+	// SigningAlgs are the ID token algorithms accepted. Default: the
+	// asymmetric algorithms the provider advertises (RS256 when it
+	// advertises none). HMAC and "none" are never accepted.
+	SigningAlgs []string `yaml:"signing_algs"`
+	// RevokeOnLogout revokes the refresh token (RFC 7009) at logout when the
+	// provider has a revocation endpoint. Default true.
+	RevokeOnLogout *bool `yaml:"revoke_on_logout"`
+	// AuthParams are extra static parameters for the authorization request
+	// (for example acr_values). Protocol parameters cannot be overridden.
+	AuthParams map[string]string `yaml:"auth_params"`
+	// RefreshSkew refreshes access tokens this long before they expire.
+	// Default 60s.
+	RefreshSkew time.Duration `yaml:"refresh_skew"`
+	// Timeout bounds every call to the provider. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Session configures server-side sessions and their cookie.
+type Session struct {
+	// Store is "memory" or "bolt". Default "bolt".
+	Store string `yaml:"store"`
+	// BoltPath is the bolt database file. Default "./gatehouse.db".
+	BoltPath string `yaml:"bolt_path"`
+	// IdleTimeout ends a session unused this long. Default 30m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends a session this long after login. Default 8h.
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// CookieName names the session cookie; it must start with "__Host-".
+	// Default "__Host-gatehouse".
+	CookieName string `yaml:"cookie_name"`
+	// SameSite is "lax" (default: the cookie rides the top-level return
+	// from a cross-site provider) or "strict".
+	SameSite string `yaml:"same_site"`
+	// Keys seal session data at rest, each "id:base64-secret" (see
+	// `gatehouse keys generate`). The first is used for new writes; all
+	// are accepted for reads. Required for persistent stores; the memory
+	// store uses a random per-process key when none is given.
+	Keys []string `yaml:"keys"`
+	// KeysFile names a file with one key per line, appended to Keys.
+	KeysFile string `yaml:"keys_file"`
+}
+
+// BFF configures the management endpoints.
+type BFF struct {
+	// Prefix of the management endpoints. Default "/bff".
+	Prefix string `yaml:"prefix"`
+	// CSRFHeader is the anti-forgery header name. Default "X-CSRF".
+	CSRFHeader string `yaml:"csrf_header"`
+	// CSRFValue is its required value. Default "1".
+	CSRFValue string `yaml:"csrf_value"`
+	// UserClaims, when set, limits the claims /bff/user returns to these
+	// (the bff:* entries are always returned). Default: all ID token claims
+	// except protocol ones (nonce, at_hash, c_hash).
+	UserClaims []string `yaml:"user_claims"`
+}
+
+// Route is one API prefix proxied to an upstream.
+type Route struct {
+	// Prefix is the path prefix, starting and ending with "/".
+	Prefix string `yaml:"prefix"`
+	// Upstream is the absolute http(s) URL requests are forwarded to.
+	Upstream string `yaml:"upstream"`
+	// Token is what the upstream gets: "user" (default), "client",
+	// "user_or_client", "optional_user" or "none".
+	Token string `yaml:"token"`
+	// StripPrefix removes Prefix from the forwarded path.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// Timeout bounds the upstream call. Default 30s; streaming responses
+	// are not cut by it once headers arrived.
+	Timeout time.Duration `yaml:"timeout"`
+	// Methods limits the allowed methods. Default: all.
+	Methods []string `yaml:"methods"`
+	// Audience and Resource (RFC 8707) ask for a token for this API.
+	Audience string `yaml:"audience"`
+	Resource string `yaml:"resource"`
+	// TokenExchange exchanges the user's token for one for this route
+	// (RFC 8693).
+	TokenExchange bool `yaml:"token_exchange"`
+}
+
+// Frontend says where the SPA itself comes from: exactly one of Upstream or
+// StaticDir, or neither when Gatehouse serves only the API.
+type Frontend struct {
+	// Upstream is a server to proxy the SPA from (a dev server, say).
+	Upstream string `yaml:"upstream"`
+	// StaticDir serves the built SPA from disk with index.html fallback.
+	StaticDir string `yaml:"static_dir"`
+	// Headers are added to frontend responses (e.g. Content-Security-Policy).
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format is "text" (default) or "json".
+	Format string `yaml:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `yaml:"level"`
+}

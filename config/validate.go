@@ -1,0 +1,238 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-bff/gatehouse/seal"
+)
+
+// Validate reports every problem of c at once, joined. It changes nothing.
+// Call it after SetDefaults.
+func (c *Config) Validate() error {
+	var p problems
+
+	if c.Server.PublicURL == "" {
+		p.add("server.public_url is required: the URL browsers use to reach Gatehouse")
+	} else if u, err := url.Parse(c.Server.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		p.add("server.public_url %q must be an absolute http(s) URL", c.Server.PublicURL)
+	} else {
+		if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+			p.add("server.public_url %q uses plain http on a non-loopback host: cookies and tokens would cross the network in clear; use https (plain http is accepted only for localhost and loopback addresses)", c.Server.PublicURL)
+		}
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+			p.add("server.public_url %q must be an origin only (scheme://host[:port]), with no path, query or credentials", c.Server.PublicURL)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		p.add("server.listen %q must be host:port", c.Server.Listen)
+	}
+	for _, tp := range c.Server.TrustedProxies {
+		if _, err := ParsePrefix(tp); err != nil {
+			p.add("server.trusted_proxies: %q is not an IP address or CIDR range", tp)
+		}
+	}
+
+	if c.OIDC.Issuer == "" {
+		p.add("oidc.issuer is required")
+	} else if u, err := url.Parse(c.OIDC.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		p.add("oidc.issuer %q must be an absolute URL", c.OIDC.Issuer)
+	} else if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		p.add("oidc.issuer %q uses plain http on a non-loopback host; use https", c.OIDC.Issuer)
+	}
+	if c.OIDC.ClientID == "" {
+		p.add("oidc.client_id is required")
+	}
+	if c.OIDC.ClientSecret == "" {
+		p.add("oidc.client_secret (or client_secret_file) is required: Gatehouse is a confidential client")
+	}
+	if c.OIDC.AuthMethod != "client_secret_basic" && c.OIDC.AuthMethod != "client_secret_post" {
+		p.add("oidc.auth_method %q must be client_secret_basic or client_secret_post", c.OIDC.AuthMethod)
+	}
+	if !strings.HasPrefix(c.OIDC.CallbackPath, "/") {
+		p.add("oidc.callback_path %q must start with /", c.OIDC.CallbackPath)
+	}
+	for _, alg := range c.OIDC.SigningAlgs {
+		if !slices.Contains(asymmetricAlgs, alg) {
+			p.add("oidc.signing_algs: %q is not allowed (use one of %s)", alg, strings.Join(asymmetricAlgs, ", "))
+		}
+	}
+	for k := range c.OIDC.AuthParams {
+		if slices.Contains(protocolParams, k) {
+			p.add("oidc.auth_params: %q is set by Gatehouse and cannot be overridden", k)
+		}
+	}
+	if c.OIDC.PostLogoutRedirectURI != "" {
+		if u, err := url.Parse(c.OIDC.PostLogoutRedirectURI); err != nil || !u.IsAbs() {
+			p.add("oidc.post_logout_redirect_uri %q must be an absolute URL", c.OIDC.PostLogoutRedirectURI)
+		}
+	}
+	if c.OIDC.RefreshSkew < 0 || c.OIDC.Timeout < 0 {
+		p.add("oidc.refresh_skew and oidc.timeout must not be negative")
+	}
+
+	switch c.Session.Store {
+	case "memory":
+	case "bolt":
+		if c.Session.BoltPath == "" {
+			p.add("session.bolt_path is required with store: bolt")
+		}
+		if len(c.Session.Keys) == 0 {
+			p.add("session.keys is required with store: %s: tokens are sealed at rest; generate one with `gatehouse keys generate`", c.Session.Store)
+		}
+	default:
+		p.add("session.store %q must be memory or bolt", c.Session.Store)
+	}
+	ids := map[string]bool{}
+	for i, k := range c.Session.Keys {
+		key, err := seal.ParseKey(k)
+		if err != nil {
+			p.add("session.keys[%d]: %v", i, err)
+			continue
+		}
+		if ids[key.ID] {
+			p.add("session.keys[%d]: key id %q appears twice", i, key.ID)
+		}
+		ids[key.ID] = true
+	}
+	if c.Session.IdleTimeout <= 0 || c.Session.AbsoluteTimeout <= 0 {
+		p.add("session.idle_timeout and session.absolute_timeout must be positive")
+	} else if c.Session.IdleTimeout > c.Session.AbsoluteTimeout {
+		p.add("session.idle_timeout (%s) must not exceed session.absolute_timeout (%s)", c.Session.IdleTimeout, c.Session.AbsoluteTimeout)
+	}
+	if !strings.HasPrefix(c.Session.CookieName, "__Host-") || len(c.Session.CookieName) == len("__Host-") {
+		p.add("session.cookie_name %q must start with __Host- (RFC 6265bis cookie prefix)", c.Session.CookieName)
+	} else if !validToken(c.Session.CookieName) {
+		p.add("session.cookie_name %q has characters a cookie name cannot hold", c.Session.CookieName)
+	}
+	if c.Session.SameSite != "lax" && c.Session.SameSite != "strict" {
+		p.add("session.same_site %q must be lax or strict", c.Session.SameSite)
+	}
+
+	if !strings.HasPrefix(c.BFF.Prefix, "/") || c.BFF.Prefix == "/" {
+		p.add("bff.prefix %q must be a path such as /bff", c.BFF.Prefix)
+	}
+	if !validToken(c.BFF.CSRFHeader) {
+		p.add("bff.csrf_header %q is not a valid header name", c.BFF.CSRFHeader)
+	}
+
+	prefixes := map[string]bool{}
+	for i, r := range c.Routes {
+		where := fmt.Sprintf("routes[%d]", i)
+		if !strings.HasPrefix(r.Prefix, "/") || !strings.HasSuffix(r.Prefix, "/") || r.Prefix == "/" {
+			p.add("%s.prefix %q must start and end with / and not be / alone", where, r.Prefix)
+		} else if strings.Contains(r.Prefix, "..") || strings.Contains(r.Prefix, "//") {
+			p.add("%s.prefix %q must be a clean path", where, r.Prefix)
+		}
+		if prefixes[r.Prefix] {
+			p.add("%s.prefix %q appears twice", where, r.Prefix)
+		}
+		prefixes[r.Prefix] = true
+		if strings.HasPrefix(r.Prefix, c.BFF.Prefix+"/") || r.Prefix == c.BFF.Prefix+"/" {
+			p.add("%s.prefix %q overlaps the management endpoints under %s", where, r.Prefix, c.BFF.Prefix)
+		}
+		if u, err := url.Parse(r.Upstream); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
+			p.add("%s.upstream %q must be an absolute http(s) URL without credentials", where, r.Upstream)
+		}
+		if !slices.Contains(tokenModes, r.Token) {
+			p.add("%s.token %q must be one of %s", where, r.Token, strings.Join(tokenModes, ", "))
+		}
+		for _, m := range r.Methods {
+			if !validToken(m) || strings.ToUpper(m) != m {
+				p.add("%s.methods: %q is not an upper-case HTTP method", where, m)
+			}
+		}
+		if r.Timeout < 0 {
+			p.add("%s.timeout must not be negative", where)
+		}
+		if r.TokenExchange && r.Token == "none" {
+			p.add("%s: token_exchange needs a token mode other than none", where)
+		}
+	}
+
+	if c.Frontend.Upstream != "" && c.Frontend.StaticDir != "" {
+		p.add("frontend: set upstream or static_dir, not both")
+	}
+	if c.Frontend.Upstream != "" {
+		if u, err := url.Parse(c.Frontend.Upstream); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			p.add("frontend.upstream %q must be an absolute http(s) URL", c.Frontend.Upstream)
+		}
+	}
+	for name := range c.Frontend.Headers {
+		if !validToken(name) {
+			p.add("frontend.headers: %q is not a valid header name", name)
+		}
+	}
+
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		p.add("log.format %q must be text or json", c.Log.Format)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		p.add("log.level %q must be debug, info, warn or error", c.Log.Level)
+	}
+	return errors.Join(p...)
+}
+
+type problems []error
+
+func (p *problems) add(format string, args ...any) {
+	*p = append(*p, fmt.Errorf(format, args...))
+}
+
+var (
+	asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	tokenModes     = []string{"user", "client", "user_or_client", "optional_user", "none"}
+	protocolParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode", "prompt", "request", "request_uri"}
+)
+
+// AsymmetricAlgs returns the ID token signing algorithms Gatehouse can accept.
+func AsymmetricAlgs() []string { return slices.Clone(asymmetricAlgs) }
+
+// IsLoopback reports whether host names this machine: "localhost", a
+// *.localhost name, or a loopback IP address.
+func IsLoopback(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
+
+// ParsePrefix parses an IP address or CIDR range.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// SameSiteMode returns the http.SameSite for the configured session.same_site.
+func (s Session) SameSiteMode() http.SameSite {
+	if s.SameSite == "strict" {
+		return http.SameSiteStrictMode
+	}
+	return http.SameSiteLaxMode
+}
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,234 @@
+package gatehouse_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
+)
+
+// startWithHostileProvider runs a gateway against the hostile provider,
+// which answers every authorization request at once.
+func startWithHostileProvider(t *testing.T, mutate func(*config.Config)) (*env, *hostileop.Provider) {
+	t.Helper()
+	e := newEnv(t)
+	op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, e.callbackURL()),
+		hostileop.WithPostLogoutRedirectURIs(testClientID, e.publicURL+"/"))
+	e.start(op.URL, mutate)
+	return e, op
+}
+
+// assertNoSession checks that a login attempt ended without a session.
+func assertNoSession(t *testing.T, b *browser, resp *http.Response, what string) {
+	t.Helper()
+	if resp.StatusCode < 400 {
+		t.Errorf("%s: login ended with %d at %s, want an error page", what, resp.StatusCode, resp.Request.URL)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("%s: error response is %q, want a plain page for a navigation", what, ct)
+	}
+	if c := b.cookie("__Host-gatehouse"); c != nil {
+		t.Errorf("%s: a session cookie was set", what)
+	}
+	if status, _ := b.user(); status != http.StatusUnauthorized {
+		t.Errorf("%s: /bff/user = %d, want 401", what, status)
+	}
+}
+
+func TestHostileIDTokensNeverMakeASession(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	for _, d := range hostileop.Defects() {
+		if d == hostileop.UnknownKid || d == hostileop.DifferentSub {
+			continue // covered below: acceptable after rotation / only wrong on refresh
+		}
+		t.Run(d.String(), func(t *testing.T) {
+			op.SetDefect(d)
+			b := e.browser()
+			resp := b.login("/")
+			assertNoSession(t, b, resp, d.String())
+			if strings.Contains(b.everything(), "oidc:") || strings.Contains(b.everything(), "provider:") {
+				t.Error("internal error text reached the browser")
+			}
+		})
+	}
+	op.SetDefect(hostileop.Valid)
+	b := e.browser()
+	if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("valid token after the hostile ones: %d", resp.StatusCode)
+	}
+	if status, _ := b.user(); status != http.StatusOK {
+		t.Fatalf("valid login gives no session: %d", status)
+	}
+}
+
+func TestUnknownKidAcceptedAfterJWKSRefetch(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	warm := e.browser()
+	if resp := warm.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first login: %d", resp.StatusCode)
+	}
+	fetches := op.Stats().JWKSFetches
+	op.RotateKeys()
+	op.SetDefect(hostileop.Valid)
+	b := e.browser()
+	if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login with a rotated key: %d", resp.StatusCode)
+	}
+	if status, _ := b.user(); status != http.StatusOK {
+		t.Fatalf("no session after key rotation: %d", status)
+	}
+	if op.Stats().JWKSFetches <= fetches {
+		t.Error("the new kid was accepted without refetching the JWKS")
+	}
+}
+
+func TestIssParameterChecks(t *testing.T) {
+	for _, tc := range []struct {
+		mode hostileop.IssParam
+		ok   bool
+	}{
+		{hostileop.IssParamCorrect, true},
+		{hostileop.IssParamUnsupported, true},
+		{hostileop.IssParamUnadvertised, true},
+		{hostileop.IssParamWrong, false},
+		{hostileop.IssParamMissing, false},
+	} {
+		e, op := startWithHostileProvider(t, nil)
+		op.SetIssParam(tc.mode)
+		b := e.browser()
+		resp := b.login("/")
+		if tc.ok {
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("iss mode %d: login = %d, want success", tc.mode, resp.StatusCode)
+			}
+			continue
+		}
+		assertNoSession(t, b, resp, "iss mode")
+		if n := op.Stats().CodeGrants; n != 0 {
+			t.Errorf("iss mode %d: code was exchanged despite the mix-up signal", tc.mode)
+		}
+	}
+}
+
+func TestDiscoveryIssuerMismatch(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	op.SetDiscoveryIssuer(hostileop.OtherIssuer)
+	b := e.browser()
+	resp := b.do("GET", "/bff/login", nil, false)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("login with a mismatched discovery issuer = %d, want 503", resp.StatusCode)
+	}
+	if op.Stats().Authorize != 0 {
+		t.Error("the browser was sent to a provider whose discovery document names another issuer")
+	}
+}
+
+func TestStateTamperingAndReplay(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	b := e.browser()
+	resp := b.do("GET", "/bff/login", nil, false)
+	authURL, _ := url.Parse(resp.Header.Get("Location"))
+	// Let the provider answer, but stop before the callback.
+	pc := op.HTTPClient()
+	pc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	presp, err := pc.Get(authURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp.Body.Close()
+	cb, _ := url.Parse(presp.Header.Get("Location"))
+	q := cb.Query()
+
+	tampered := *cb
+	tq := cb.Query()
+	tq.Set("state", q.Get("state")+"x")
+	tampered.RawQuery = tq.Encode()
+	if r := b.do("GET", tampered.RequestURI(), nil, false); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("tampered state = %d, want 400", r.StatusCode)
+	}
+	other := e.browser() // another browser cannot finish this login
+	if r := other.do("GET", cb.RequestURI(), nil, false); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("state from another browser = %d, want 400", r.StatusCode)
+	}
+	// Keep the transaction cookie to replay it later, as an attacker who
+	// captured the whole callback request would.
+	u, _ := url.Parse(e.publicURL)
+	saved := b.c.Jar.Cookies(u)
+	if r := b.do("GET", cb.RequestURI(), nil, false); r.StatusCode != http.StatusFound {
+		t.Fatalf("genuine callback = %d, want 302", r.StatusCode)
+	}
+	replay := e.browser()
+	replay.c.Jar.SetCookies(u, saved)
+	for _, c := range saved {
+		c.Secure = true
+		c.Path = "/"
+	}
+	replay.c.Jar.SetCookies(u, saved)
+	if r := replay.do("GET", cb.RequestURI(), nil, false); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("replayed callback = %d, want 400", r.StatusCode)
+	}
+	if n := op.Stats().CodeReplays; n != 0 {
+		t.Errorf("a replayed state reached the token endpoint (%d code replays)", n)
+	}
+}
+
+func TestProviderErrorShowsPlainPage(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	op.SetAuthorizeError("access_denied")
+	b := e.browser()
+	resp := b.login("/")
+	assertNoSession(t, b, resp, "access_denied")
+	if resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("callback Referrer-Policy = %q", resp.Header.Get("Referrer-Policy"))
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		t.Error("error page without a request id")
+	}
+}
+
+func TestPromptPassThrough(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	op.SetPromptValues([]string{"none", "login"})
+	b := e.browser()
+	if r := b.do("GET", "/bff/login?prompt=login", nil, false); r.StatusCode != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "prompt=login") {
+		t.Errorf("prompt=login: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := b.do("GET", "/bff/login?prompt=select_account", nil, false); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("unsupported prompt = %d, want 400", r.StatusCode)
+	}
+	if r := b.do("GET", "/bff/login?prompt=bogus", nil, false); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("unknown prompt = %d, want 400", r.StatusCode)
+	}
+}
+
+func TestSilentLoginRequiredReturnsToApp(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	op.SetAuthorizeError("login_required")
+	b := e.browser()
+	resp := b.do("GET", "/bff/login?prompt=none&returnUrl=%2Fapp", nil, true)
+	if resp.Request.URL.Path != "/app" || resp.Request.URL.Query().Get("error") != "login_required" {
+		t.Errorf("silent login ended at %s, want /app?error=login_required", resp.Request.URL)
+	}
+}
+
+func TestUserInfoSubMustMatch(t *testing.T) {
+	e, op := startWithHostileProvider(t, func(c *config.Config) { c.OIDC.UserInfo = true })
+	op.SetUserinfoSub("someone-else")
+	b := e.browser()
+	assertNoSession(t, b, b.login("/"), "userinfo sub mismatch")
+}
+
+func TestClientSecretPost(t *testing.T) {
+	e, op := startWithHostileProvider(t, func(c *config.Config) { c.OIDC.AuthMethod = "client_secret_post" })
+	b := e.browser()
+	if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login = %d", resp.StatusCode)
+	}
+	form, hdr := op.LastTokenRequest()
+	if form.Get("client_secret") != testClientSecret || hdr.Get("Authorization") != "" {
+		t.Error("client_secret_post did not send the secret in the form only")
+	}
+}

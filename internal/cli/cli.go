@@ -1,0 +1,209 @@
+// Package cli implements the gatehouse command's subcommands, so that the
+// main package only wires signals and exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-bff/gatehouse"
+	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/seal"
+)
+
+// Version is the gatehouse version, set at build time with
+// -ldflags "-X github.com/gatehouse-bff/gatehouse/internal/cli.Version=v1.2.3".
+var Version = ""
+
+// Run runs the subcommand in args and returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return keys(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "gatehouse", version())
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "gatehouse: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  gatehouse serve --config FILE    run the gateway
+  gatehouse check --config FILE    validate a configuration and list every problem
+  gatehouse demo                   run a local demo (gateway, dev provider, API, SPA)
+  gatehouse keys generate [ID]     print a new session sealing key
+  gatehouse version                print the version
+`)
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return nil, fs, err
+	}
+	if *path == "" {
+		return nil, fs, errors.New("--config FILE is required")
+	}
+	cfg, err := config.Load(*path)
+	return cfg, fs, err
+}
+
+// printProblems writes each joined error on its own line.
+func printProblems(w io.Writer, err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			printProblems(w, e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "  - %v\n", err)
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	cfg, _, err := loadConfig("check", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse check: the configuration cannot be read:")
+		printProblems(stderr, err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "gatehouse check: the configuration has problems:")
+		printProblems(stderr, err)
+		return 2
+	}
+	fmt.Fprintln(stdout, "gatehouse check: configuration is valid")
+	return 0
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, _, err := loadConfig("serve", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve: the configuration cannot be read:")
+		printProblems(stderr, err)
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve: the configuration has problems:")
+		printProblems(stderr, err)
+		return 2
+	}
+	logger := newLogger(cfg.Log, stderr)
+	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger))
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve:", err)
+		return 1
+	}
+	defer gw.Close()
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve:", err)
+		return 1
+	}
+	banner(stdout, cfg, ln.Addr().String())
+	if err := Serve(ctx, ln, gw, cfg.Server.ShutdownTimeout, logger); err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve:", err)
+		return 1
+	}
+	return 0
+}
+
+func banner(w io.Writer, cfg *config.Config, addr string) {
+	fmt.Fprintf(w, "gatehouse %s\n  listening  %s\n  public     %s\n  provider   %s\n  store      %s\n", version(), addr, cfg.Server.PublicURL, cfg.OIDC.Issuer, cfg.Session.Store)
+	for _, r := range cfg.Routes {
+		fmt.Fprintf(w, "  route      %s -> %s (token: %s)\n", r.Prefix, r.Upstream, r.Token)
+	}
+	if strings.HasPrefix(cfg.Server.PublicURL, "http://") || cfg.Session.Store == "memory" {
+		fmt.Fprintln(w, "  note: plain-http loopback URL or memory store: fit for development only")
+	}
+}
+
+// Serve serves h on ln until ctx ends, then stops accepting and drains
+// in-flight requests for up to drain.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain time.Duration, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func keys(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "generate" {
+		fmt.Fprintln(stderr, "usage: gatehouse keys generate [ID]")
+		return 2
+	}
+	id := time.Now().UTC().Format("k20060102")
+	if len(args) > 1 {
+		id = args[1]
+	}
+	k, err := seal.GenerateKey(id)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse keys:", err)
+		return 2
+	}
+	fmt.Fprintln(stdout, k)
+	return 0
+}

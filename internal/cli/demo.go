@@ -1,0 +1,31 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/gatehouse-bff/gatehouse/internal/demo"
+)
+
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "gateway address (loopback only)")
+	verbose := fs.Bool("v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := demo.Run(ctx, demo.Options{Listen: *listen, Logger: logger}, stdout); err != nil {
+		fmt.Fprintln(stderr, "gatehouse demo:", err)
+		return 1
+	}
+	return 0
+}

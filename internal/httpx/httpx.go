@@ -1,0 +1,85 @@
+// Package httpx holds the small HTTP helpers every Gatehouse handler shares:
+// request ids, JSON error bodies for API callers and plain error pages for
+// browser navigations. Internal error text never goes into a response; it
+// goes to the log next to the request id.
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"net/http"
+)
+
+type requestIDKey struct{}
+
+// NewRequestID returns a random request id.
+func NewRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// WithRequestID returns a context carrying id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id carried by ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// Error is the JSON body of every error Gatehouse answers to an API call.
+type Error struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	RequestID   string `json:"request_id,omitempty"`
+}
+
+// NoStore marks a gateway-generated response as not to be cached or framed
+// and not to be content-sniffed.
+func NoStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+}
+
+// JSON writes v as a JSON response with the given status and no-store headers.
+func JSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	NoStore(h)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// JSONError answers an API call with status and a JSON error body naming
+// code (an OAuth-style error code such as "login_required"). description
+// must be a fixed, public text: never internal error detail.
+func JSONError(w http.ResponseWriter, r *http.Request, status int, code, description string) {
+	JSON(w, status, Error{Error: code, Description: description, RequestID: RequestID(r.Context())})
+}
+
+var page = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+<title>{{.Title}}</title></head>
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">Continue</a></p>{{end}}
+{{if .RequestID}}<p><small>Request id: <code>{{.RequestID}}</code></small></p>{{end}}</body></html>
+`))
+
+// Page answers a browser navigation with a plain HTML error page. title and
+// message must be fixed, public texts. link, when not empty, is a local path
+// offered to continue.
+func Page(w http.ResponseWriter, r *http.Request, status int, title, message, link string) {
+	h := w.Header()
+	NoStore(h)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	page.Execute(w, struct{ Title, Message, Link, RequestID string }{title, message, link, RequestID(r.Context())})
+}

@@ -1,0 +1,510 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+)
+
+// TokenMode says which access token a route sends upstream. The token layer
+// acts on it; the proxy only checks that routes needing a token got one.
+type TokenMode string
+
+// Token modes.
+const (
+	// TokenUser sends the signed-in user's access token; anonymous calls fail.
+	TokenUser TokenMode = "user"
+	// TokenClient sends a client-credentials token of Gatehouse itself.
+	TokenClient TokenMode = "client"
+	// TokenUserOrClient sends the user's token when signed in, else a client token.
+	TokenUserOrClient TokenMode = "user_or_client"
+	// TokenOptionalUser sends the user's token when signed in, else none.
+	TokenOptionalUser TokenMode = "optional_user"
+	// TokenNone never sends a token.
+	TokenNone TokenMode = "none"
+)
+
+// DefaultTimeout is the route Timeout used when a route leaves it zero.
+const DefaultTimeout = 30 * time.Second
+
+// Route is one API prefix forwarded to one upstream.
+type Route struct {
+	// Prefix is the request path prefix, starting and ending with "/", such
+	// as "/api/". The path equal to Prefix without its trailing slash
+	// matches too.
+	Prefix string
+	// Upstream is the absolute http or https URL requests are sent to. Its
+	// path is joined in front of the forwarded path.
+	Upstream *url.URL
+	// Token selects the access token sent upstream.
+	Token TokenMode
+	// StripPrefix removes Prefix from the path before joining it to the
+	// upstream's path.
+	StripPrefix bool
+	// Timeout bounds the wait for the upstream's response headers. Bodies
+	// and upgraded connections are not limited. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Methods lists the allowed request methods; empty allows all. Allowing
+	// GET allows HEAD.
+	Methods []string
+	// Audience is the audience to request a token for (token layer).
+	Audience string
+	// Resource is the RFC 8707 resource indicator to request a token for
+	// (token layer).
+	Resource string
+	// TokenExchange asks the token layer for an RFC 8693 exchanged token.
+	TokenExchange bool
+}
+
+// Options configures a [Proxy].
+type Options struct {
+	// Transport sends upstream requests; nil means NewTransport().
+	Transport http.RoundTripper
+	// TrustedProxies are the peers whose X-Forwarded-For chain is kept.
+	TrustedProxies []netip.Prefix
+	// PublicURL is Gatehouse's public URL; X-Forwarded-Proto and
+	// X-Forwarded-Host come from it. Required.
+	PublicURL *url.URL
+	// CookiePrefix names Gatehouse's cookies, such as "__Host-gatehouse":
+	// cookies whose name starts with it (ignoring case) are never forwarded.
+	CookiePrefix string
+	// StripCookie, when set, also removes the cookies it reports true for.
+	// At least one of CookiePrefix and StripCookie is required.
+	StripCookie func(name string) bool
+	// RequestIDHeader carries the request id upstream. Default "X-Request-Id".
+	RequestIDHeader string
+	// Logger receives upstream errors and leak warnings; nil discards.
+	Logger *slog.Logger
+	// SkipLeakGuard turns off the token leak guard (see the package
+	// documentation). It MUST NOT be set in production.
+	SkipLeakGuard bool
+}
+
+// Proxy forwards requests along a fixed set of routes. It is safe for
+// concurrent use.
+type Proxy struct {
+	entries        []*entry // longest prefix first
+	byRoute        map[*Route]*entry
+	trustedProxies []netip.Prefix
+	publicURL      *url.URL
+	stripCookie    func(string) bool
+	requestID      string // canonical header name
+	requestIDFold  string // lower-case form for foldEqual
+	log            *slog.Logger
+	leakGuard      bool
+}
+
+type entry struct {
+	Route
+	segments int             // path segments in Prefix
+	methods  map[string]bool // nil: all
+	allow    string          // Allow header value
+	rp       *httputil.ReverseProxy
+}
+
+// New validates routes and returns a Proxy for them.
+func New(routes []Route, opts Options) (*Proxy, error) {
+	p := &Proxy{
+		byRoute:        make(map[*Route]*entry, len(routes)),
+		trustedProxies: slices.Clone(opts.TrustedProxies),
+		publicURL:      opts.PublicURL,
+		requestID:      http.CanonicalHeaderKey(opts.RequestIDHeader),
+		log:            opts.Logger,
+		leakGuard:      !opts.SkipLeakGuard,
+	}
+	if p.requestID == "" {
+		p.requestID = "X-Request-Id"
+	}
+	p.requestIDFold = strings.ReplaceAll(strings.ToLower(p.requestID), "_", "-")
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	if u := opts.PublicURL; u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, errors.New("proxy: public url must be an absolute http(s) url"))
+	}
+	switch {
+	case opts.CookiePrefix != "" && opts.StripCookie != nil:
+		byPrefix, custom := CookiePrefixFilter(opts.CookiePrefix), opts.StripCookie
+		p.stripCookie = func(n string) bool { return byPrefix(n) || custom(n) }
+	case opts.CookiePrefix != "":
+		p.stripCookie = CookiePrefixFilter(opts.CookiePrefix)
+	case opts.StripCookie != nil:
+		p.stripCookie = opts.StripCookie
+	default:
+		errs = append(errs, errors.New("proxy: cookie prefix or cookie filter is required"))
+	}
+	for i, pfx := range p.trustedProxies {
+		if !pfx.IsValid() {
+			errs = append(errs, fmt.Errorf("proxy: trusted proxy %d is not a valid prefix", i))
+		}
+		p.trustedProxies[i] = pfx.Masked()
+	}
+	transport := opts.Transport
+	if transport == nil {
+		transport = NewTransport()
+	}
+	errorLog := slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)
+
+	seen := make(map[string]bool, len(routes))
+	for _, r := range routes {
+		e, err := p.newEntry(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if seen[e.Prefix] {
+			errs = append(errs, fmt.Errorf("proxy: duplicate route prefix %q", e.Prefix))
+			continue
+		}
+		seen[e.Prefix] = true
+		e.rp = &httputil.ReverseProxy{
+			Rewrite:        func(pr *httputil.ProxyRequest) { p.rewrite(e, pr) },
+			Transport:      transport,
+			FlushInterval:  0, // event streams and bodies of unknown length flush on every write
+			ErrorLog:       errorLog,
+			ModifyResponse: func(res *http.Response) error { return p.modifyResponse(e, res) },
+			ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { p.errorHandler(e, w, r, err) },
+		}
+		p.entries = append(p.entries, e)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	slices.SortStableFunc(p.entries, func(a, b *entry) int { return len(b.Prefix) - len(a.Prefix) })
+	for _, e := range p.entries {
+		p.byRoute[&e.Route] = e
+	}
+	return p, nil
+}
+
+func (p *Proxy) newEntry(r Route) (*entry, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("proxy: route %q: "+format, append([]any{r.Prefix}, args...)...)
+	}
+	if !strings.HasPrefix(r.Prefix, "/") || !strings.HasSuffix(r.Prefix, "/") {
+		return nil, bad("prefix must start and end with /")
+	}
+	if _, _, ok := cleanPath(&url.URL{Path: r.Prefix}); !ok || strings.ContainsAny(r.Prefix, "%?#;") {
+		return nil, bad("prefix is not a clean path")
+	}
+	u := r.Upstream
+	switch {
+	case u == nil:
+		return nil, bad("upstream is required")
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
+		return nil, bad("upstream must be an absolute http(s) url")
+	case u.User != nil:
+		return nil, bad("upstream must not contain user info")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, bad("upstream must not have a query or fragment")
+	}
+	switch r.Token {
+	case TokenUser, TokenClient, TokenUserOrClient, TokenOptionalUser, TokenNone:
+	default:
+		return nil, bad("unknown token mode %q", r.Token)
+	}
+	if r.Timeout < 0 {
+		return nil, bad("timeout must not be negative")
+	}
+	if r.Timeout == 0 {
+		r.Timeout = DefaultTimeout
+	}
+	up := *u
+	r.Upstream = &up
+	e := &entry{Route: r, segments: strings.Count(r.Prefix, "/") - 1}
+	if len(r.Methods) > 0 {
+		e.methods = make(map[string]bool)
+		var allow []string
+		add := func(m string) {
+			if !e.methods[m] {
+				e.methods[m] = true
+				allow = append(allow, m)
+			}
+		}
+		for _, m := range r.Methods {
+			m = strings.ToUpper(m)
+			if !validToken(m) {
+				return nil, bad("invalid method %q", m)
+			}
+			add(m)
+			if m == http.MethodGet {
+				add(http.MethodHead)
+			}
+		}
+		e.Methods = slices.Clone(allow)
+		e.allow = strings.Join(allow, ", ")
+	}
+	return e, nil
+}
+
+// validToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Match returns the route for r: the longest prefix under which r's path
+// falls. Paths not in clean form (see the package documentation) match
+// nothing. The returned Route belongs to p and must not be modified.
+func (p *Proxy) Match(r *http.Request) (*Route, bool) {
+	path, _, ok := cleanPath(r.URL)
+	if !ok {
+		return nil, false
+	}
+	for _, e := range p.entries {
+		if underPrefix(path, e.Prefix) {
+			return &e.Route, true
+		}
+	}
+	return nil, false
+}
+
+type tokenKey struct{}
+
+// WithToken returns a context carrying the access token to send upstream;
+// "" means none.
+func WithToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, tokenKey{}, token)
+}
+
+func tokenFrom(ctx context.Context) string {
+	t, _ := ctx.Value(tokenKey{}).(string)
+	return t
+}
+
+// exchange is the state of one forwarded request.
+type exchange struct {
+	w          http.ResponseWriter // the caller's writer
+	guard      *guardWriter        // nil without the leak guard
+	token      string
+	requestID  string
+	path, raw  string // outbound path, decoded and escaped
+	cancel     context.CancelCauseFunc
+	timer      *time.Timer
+	leakInBody bool // the leak guard found the token in the body or trailers
+}
+
+type exchangeKey struct{}
+
+var errUpstreamTimeout = errors.New("proxy: upstream response timeout")
+
+// ServeRoute forwards r to route's upstream. route must have come from
+// p.Match. The access token is taken from r's context (see [WithToken]); a
+// route whose mode requires a token answers 401 without one.
+func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, route *Route) {
+	ctx := r.Context()
+	rid := httpx.RequestID(ctx)
+	if rid == "" {
+		rid = httpx.NewRequestID()
+		ctx = httpx.WithRequestID(ctx, rid)
+		r = r.WithContext(ctx)
+	}
+	e := p.byRoute[route]
+	if e == nil {
+		p.log.LogAttrs(ctx, slog.LevelError, "proxy: route does not belong to this proxy", slog.String("request_id", rid))
+		httpx.JSONError(w, r, http.StatusInternalServerError, "server_error", "The request could not be handled.")
+		return
+	}
+	path, escaped, ok := cleanPath(r.URL)
+	if !ok || !underPrefix(path, e.Prefix) {
+		httpx.JSONError(w, r, http.StatusNotFound, "not_found", "No route matches the request.")
+		return
+	}
+	if e.methods != nil && !e.methods[r.Method] {
+		w.Header().Set("Allow", e.allow)
+		httpx.JSONError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The route does not allow this method.")
+		return
+	}
+	token := tokenFrom(ctx)
+	switch e.Token {
+	case TokenNone:
+		token = ""
+	case TokenUser, TokenClient, TokenUserOrClient:
+		if token == "" {
+			httpx.JSONError(w, r, http.StatusUnauthorized, "unauthorized", "The route needs an access token.")
+			return
+		}
+	}
+
+	x := &exchange{w: w, token: token, requestID: rid, path: path, raw: escaped}
+	if e.StripPrefix {
+		x.path = stripSegments(path, e.segments)
+		x.raw = stripSegments(escaped, e.segments)
+	}
+	ctx, x.cancel = context.WithCancelCause(ctx)
+	defer x.cancel(nil)
+	x.timer = time.AfterFunc(e.Timeout, func() { x.cancel(errUpstreamTimeout) })
+	defer x.timer.Stop()
+	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
+
+	if isUpgrade(r) {
+		// An upgraded connection lives as long as both sides want; the
+		// server's deadlines for ordinary requests must not cut it.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(time.Time{})
+	}
+	if token == "" || !p.leakGuard {
+		e.rp.ServeHTTP(w, r)
+		return
+	}
+	p.serveGuarded(e, x, w, r)
+}
+
+// serveGuarded forwards with the leak guard's writer and turns a detected
+// leak into a 502 (nothing sent yet) or an aborted connection.
+func (p *Proxy) serveGuarded(e *entry, x *exchange, w http.ResponseWriter, r *http.Request) {
+	g := &guardWriter{w: w}
+	x.guard = g
+	defer func() {
+		if !x.leakInBody {
+			if !g.committed && g.status != 0 {
+				g.commit()
+			}
+			return
+		}
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			panic(v)
+		}
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: blocked upstream response containing the access token",
+			slog.String("request_id", x.requestID), slog.String("route", e.Prefix), slog.String("upstream", e.Upstream.Host),
+			slog.Bool("aborted", g.committed))
+		if g.committed {
+			panic(http.ErrAbortHandler)
+		}
+		clear(w.Header())
+		httpx.JSONError(w, r, http.StatusBadGateway, "upstream_leak_blocked", "The upstream response was blocked.")
+	}()
+	e.rp.ServeHTTP(g, r)
+}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	return ctx.Value(exchangeKey{}).(*exchange)
+}
+
+func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
+	x := exchangeFrom(pr.In.Context())
+	out := pr.Out
+	SanitizeRequest(out.Header, p.stripCookie)
+	for k := range out.Header {
+		if foldEqual(k, p.requestIDFold) {
+			delete(out.Header, k)
+		}
+	}
+	out.URL.Path, out.URL.RawPath = x.path, x.raw
+	pr.SetURL(e.Upstream)
+
+	if xff := p.forwardedFor(pr.In); xff != "" {
+		out.Header["X-Forwarded-For"] = []string{xff}
+	}
+	out.Header["X-Forwarded-Proto"] = []string{p.publicURL.Scheme}
+	out.Header["X-Forwarded-Host"] = []string{p.publicURL.Host}
+	out.Header[p.requestID] = []string{x.requestID}
+	if x.token != "" {
+		out.Header["Authorization"] = []string{"Bearer " + x.token}
+		if p.leakGuard {
+			// Let the transport negotiate and decode compression so the
+			// guard sees the plain body.
+			delete(out.Header, "Accept-Encoding")
+		}
+	}
+}
+
+func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
+	x := exchangeFrom(res.Request.Context())
+	if !x.timer.Stop() {
+		return errUpstreamTimeout
+	}
+	SanitizeResponse(res.Header, p.stripCookie)
+	if x.token != "" && p.leakGuard {
+		if headerContains(res.Header, x.token) || headerContains(res.Trailer, x.token) {
+			return errLeak
+		}
+		if res.StatusCode != http.StatusSwitchingProtocols && res.Body != nil && res.Body != http.NoBody {
+			res.Body = newLeakScanner(res, x.token, func() { x.leakInBody = true })
+		}
+	}
+	if ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); ct == "text/event-stream" {
+		http.NewResponseController(x.w).SetWriteDeadline(time.Time{})
+		if x.guard != nil {
+			x.guard.eager = true
+		}
+	}
+	return nil
+}
+
+func (p *Proxy) errorHandler(e *entry, w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	x := exchangeFrom(ctx)
+	attrs := []slog.Attr{
+		slog.String("request_id", x.requestID), slog.String("route", e.Prefix),
+		slog.String("upstream", e.Upstream.Host), slog.Any("error", err),
+	}
+	switch {
+	case errors.Is(err, errLeak):
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: blocked upstream response headers containing the access token", attrs[:3]...)
+		httpx.JSONError(w, r, http.StatusBadGateway, "upstream_leak_blocked", "The upstream response was blocked.")
+	case errors.Is(err, errUpstreamTimeout) || context.Cause(ctx) == errUpstreamTimeout:
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: upstream timed out", attrs...)
+		httpx.JSONError(w, r, http.StatusGatewayTimeout, "upstream_timeout", "The upstream did not answer in time.")
+	case ctx.Err() != nil:
+		// The browser went away; nobody reads the answer.
+		p.log.LogAttrs(ctx, slog.LevelDebug, "proxy: request canceled", attrs...)
+		w.WriteHeader(http.StatusBadGateway)
+	case isTimeout(err):
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: upstream timed out", attrs...)
+		httpx.JSONError(w, r, http.StatusGatewayTimeout, "upstream_timeout", "The upstream did not answer in time.")
+	default:
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: upstream unreachable", attrs...)
+		httpx.JSONError(w, r, http.StatusBadGateway, "bad_gateway", "The upstream could not be reached.")
+	}
+}
+
+// isTimeout reports whether err is a timeout waiting for the upstream's
+// answer, as opposed to a failure to connect.
+func isTimeout(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// isUpgrade reports whether r asks for a protocol upgrade.
+func isUpgrade(r *http.Request) bool {
+	if r.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,53 @@
+package session
+
+import (
+	"time"
+)
+
+// Session is one signed-in browser session. It lives only on the server.
+type Session struct {
+	// Key is the store key: the one-way hash of the cookie value.
+	Key string `json:"-"`
+	// Handle is a random public name for the session (for session lists);
+	// it cannot be turned into a cookie.
+	Handle string `json:"handle"`
+
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	// SID is the provider's OIDC session id, when it sent one.
+	SID string `json:"sid,omitempty"`
+	// SessionState is the provider's session_state, when it sent one.
+	SessionState string `json:"session_state,omitempty"`
+	// Claims are the ID token claims (merged with UserInfo, when enabled).
+	Claims map[string]any `json:"claims"`
+
+	Tokens Tokens `json:"tokens"`
+
+	CreatedAt time.Time `json:"created_at"`
+	// LastSeen is kept outside the sealed data; see Record.LastSeen.
+	LastSeen time.Time `json:"-"`
+	// AbsoluteExpiry is when the session ends whatever its use.
+	AbsoluteExpiry time.Time `json:"absolute_expiry"`
+	// UserAgent is a coarse description of the browser that signed in.
+	UserAgent string `json:"user_agent,omitempty"`
+}
+
+// Tokens are the provider's tokens for a session.
+type Tokens struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	IDToken      string    `json:"id_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	Scope        string    `json:"scope,omitempty"`
+}
+
+// ExpiresAt returns when the session ends if it is not used again: the
+// earlier of its idle and absolute deadlines.
+func (s *Session) ExpiresAt(idle time.Duration) time.Time {
+	e := s.LastSeen.Add(idle)
+	if !s.AbsoluteExpiry.IsZero() && s.AbsoluteExpiry.Before(e) {
+		return s.AbsoluteExpiry
+	}
+	return e
+}

@@ -1,0 +1,627 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/gatehouse-bff/gatehouse/session"
+)
+
+var (
+	_ session.Store     = (*Store)(nil)
+	_ session.Lister    = (*Store)(nil)
+	_ session.OnceStore = (*Store)(nil)
+	_ session.Sweeper   = (*Store)(nil)
+	_ session.Pinger    = (*Store)(nil)
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultSweepInterval = time.Minute
+	DefaultOpenTimeout   = time.Second
+)
+
+// ErrLocked is returned by Open when another process, or another open Store
+// in this process, holds the database file.
+var ErrLocked = errors.New("boltstore: database file is locked by another process")
+
+// formatVersion is the layout of the buckets and values described in the
+// package documentation.
+const formatVersion = 1
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketRecords    = []byte("records")
+	bucketSID        = []byte("sid")
+	bucketSub        = []byte("sub")
+	bucketExpiry     = []byte("expiry")
+	bucketOnce       = []byte("once")
+	bucketOnceExpiry = []byte("once-expiry")
+	keyVersion       = []byte("version")
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Now is the clock that decides expiry; nil means time.Now.
+	Now func() time.Time
+	// SweepInterval is how often a background goroutine removes expired
+	// records and one-time keys. Zero means DefaultSweepInterval; a
+	// negative value starts no goroutine.
+	SweepInterval time.Duration
+	// OpenTimeout bounds how long Open waits for the file lock. Zero means
+	// DefaultOpenTimeout.
+	OpenTimeout time.Duration
+	// Logger receives background sweep failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a session store in a bbolt file. It is safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+	now  func() time.Time
+	log  *slog.Logger
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens or creates the database file at path and starts the sweeper.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.OpenTimeout
+	if timeout <= 0 {
+		timeout = DefaultOpenTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (waited %s for the lock)", ErrLocked, path, timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	if err := db.Update(initBuckets); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:   db,
+		path: path,
+		now:  opts.Now,
+		log:  opts.Logger,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	interval := opts.SweepInterval
+	if interval == 0 {
+		interval = DefaultSweepInterval
+	}
+	if interval < 0 {
+		close(s.done)
+	} else {
+		go s.sweepLoop(interval)
+	}
+	return s, nil
+}
+
+func initBuckets(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	switch v := meta.Get(keyVersion); {
+	case v == nil:
+		if err := meta.Put(keyVersion, []byte{formatVersion}); err != nil {
+			return err
+		}
+	case len(v) != 1 || v[0] != formatVersion:
+		return fmt.Errorf("boltstore: unsupported format version %v", v)
+	}
+	for _, name := range [][]byte{bucketRecords, bucketSID, bucketSub, bucketExpiry, bucketOnce, bucketOnceExpiry} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) sweepLoop(interval time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if _, err := s.Sweep(context.Background(), s.now()); err != nil {
+				s.log.Error("boltstore: sweep failed", "path", s.path, "error", err)
+			}
+		}
+	}
+}
+
+// Close stops the sweeper and closes the file, releasing its lock. It may be
+// called more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		s.closeErr = s.db.Close()
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("boltstore: close %s: %w", s.path, s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// Ping reports whether the database is open and readable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.View(func(tx *bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("boltstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Get returns the live record stored under key.
+func (s *Store) Get(ctx context.Context, key string) (*session.Record, error) {
+	now := s.now()
+	var rec *session.Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		r, err := getRecord(tx, key)
+		if err != nil {
+			return err
+		}
+		if !live(r, now) {
+			return session.ErrNotFound
+		}
+		rec = r
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("get", err)
+	}
+	return rec, nil
+}
+
+// Create stores rec, replacing any record under the same key.
+func (s *Store) Create(ctx context.Context, rec *session.Record) error {
+	return wrap("create", s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := removeRecord(tx, rec.Key); err != nil {
+			return err
+		}
+		return putRecord(tx, rec)
+	}))
+}
+
+// Update replaces the live record under rec.Key.
+func (s *Store) Update(ctx context.Context, rec *session.Record) error {
+	now := s.now()
+	return wrap("update", s.db.Update(func(tx *bolt.Tx) error {
+		old, err := getRecord(tx, rec.Key)
+		if err != nil {
+			return err
+		}
+		if !live(old, now) {
+			return session.ErrNotFound
+		}
+		if _, err := removeRecord(tx, rec.Key); err != nil {
+			return err
+		}
+		return putRecord(tx, rec)
+	}))
+}
+
+// Touch moves the LastSeen and ExpiresAt of the live record under key.
+func (s *Store) Touch(ctx context.Context, key string, lastSeen, expiresAt time.Time) error {
+	now := s.now()
+	return wrap("touch", s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getRecord(tx, key)
+		if err != nil {
+			return err
+		}
+		if !live(r, now) {
+			return session.ErrNotFound
+		}
+		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(r.ExpiresAt, key)); err != nil {
+			return err
+		}
+		r.LastSeen, r.ExpiresAt = lastSeen, expiresAt
+		if err := tx.Bucket(bucketRecords).Put([]byte(key), encodeRecord(r)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketExpiry).Put(expiryKey(expiresAt, key), nil)
+	}))
+}
+
+// Delete removes the record under key, if any.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	return wrap("delete", s.db.Update(func(tx *bolt.Tx) error {
+		_, err := removeRecord(tx, key)
+		return err
+	}))
+}
+
+// DeleteBySID removes the records of issuer with the given sid and returns
+// the keys of those that were live. An empty sid matches nothing.
+func (s *Store) DeleteBySID(ctx context.Context, issuer, sid string) ([]string, error) {
+	if sid == "" {
+		return []string{}, nil
+	}
+	keys, err := s.deleteIndexed(bucketSID, indexPrefix(issuer, sid))
+	return keys, wrap("delete by sid", err)
+}
+
+// DeleteBySubject removes the records of issuer for subject and returns the
+// keys of those that were live.
+func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) ([]string, error) {
+	keys, err := s.deleteIndexed(bucketSub, indexPrefix(issuer, subject))
+	return keys, wrap("delete by subject", err)
+}
+
+func (s *Store) deleteIndexed(bucket, prefix []byte) ([]string, error) {
+	now := s.now()
+	var deleted []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		deleted = []string{}
+		for _, key := range scanIndex(tx.Bucket(bucket), prefix) {
+			r, err := removeRecord(tx, key)
+			if err != nil {
+				return err
+			}
+			if live(r, now) {
+				deleted = append(deleted, key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
+}
+
+// ListBySubject returns the live records of issuer for subject.
+func (s *Store) ListBySubject(ctx context.Context, issuer, subject string) ([]*session.Record, error) {
+	now := s.now()
+	out := []*session.Record{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, key := range scanIndex(tx.Bucket(bucketSub), indexPrefix(issuer, subject)) {
+			r, err := getRecord(tx, key)
+			if errors.Is(err, session.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if live(r, now) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("list", err)
+	}
+	return out, nil
+}
+
+// Once records key for ttl and reports whether it was not recorded yet.
+// Keys are stored as SHA-256 hashes.
+func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, errors.New("boltstore: once ttl must be positive")
+	}
+	now := s.now()
+	h := sha256.Sum256([]byte(key))
+	first := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		once, onceExp := tx.Bucket(bucketOnce), tx.Bucket(bucketOnceExpiry)
+		if v := once.Get(h[:]); v != nil {
+			exp, err := decodeTimeKey(v)
+			if err != nil {
+				return err
+			}
+			if exp.After(now) {
+				return nil
+			}
+			if err := onceExp.Delete(append(v[:len(v):len(v)], h[:]...)); err != nil {
+				return err
+			}
+		}
+		exp := timeKey(now.Add(ttl))
+		if err := once.Put(h[:], exp); err != nil {
+			return err
+		}
+		first = true
+		return onceExp.Put(append(exp, h[:]...), nil)
+	})
+	if err != nil {
+		return false, wrap("once", err)
+	}
+	return first, nil
+}
+
+// Sweep removes the records and one-time keys that expired at or before now
+// and returns how many records it removed.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		n = 0
+		limit := timeKey(now)
+		var keys []string
+		c := tx.Bucket(bucketExpiry).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:timeKeyLen], limit) <= 0; k, _ = c.Next() {
+			keys = append(keys, string(k[timeKeyLen:]))
+		}
+		for _, key := range keys {
+			r, err := removeRecord(tx, key)
+			if err != nil {
+				return err
+			}
+			if r != nil {
+				n++
+			}
+		}
+		var onceKeys [][]byte
+		c = tx.Bucket(bucketOnceExpiry).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:timeKeyLen], limit) <= 0; k, _ = c.Next() {
+			onceKeys = append(onceKeys, bytes.Clone(k))
+		}
+		for _, k := range onceKeys {
+			if err := tx.Bucket(bucketOnceExpiry).Delete(k); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketOnce).Delete(k[timeKeyLen:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("sweep", err)
+	}
+	return n, nil
+}
+
+// wrap prefixes store errors with the operation, leaving ErrNotFound
+// recognisable with errors.Is and nil as nil.
+func wrap(op string, err error) error {
+	if err == nil || errors.Is(err, session.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("boltstore: %s: %w", op, err)
+}
+
+func live(r *session.Record, now time.Time) bool {
+	return r != nil && r.ExpiresAt.After(now)
+}
+
+// getRecord reads the record under key; it returns ErrNotFound when there is
+// none, expired or not.
+func getRecord(tx *bolt.Tx, key string) (*session.Record, error) {
+	v := tx.Bucket(bucketRecords).Get([]byte(key))
+	if v == nil {
+		return nil, session.ErrNotFound
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("record %q: %w", key, err)
+	}
+	r.Key = key
+	return r, nil
+}
+
+// putRecord writes rec and its index entries. No record may be stored under
+// rec.Key.
+func putRecord(tx *bolt.Tx, rec *session.Record) error {
+	k := []byte(rec.Key)
+	if err := tx.Bucket(bucketRecords).Put(k, encodeRecord(rec)); err != nil {
+		return err
+	}
+	if rec.SID != "" {
+		if err := tx.Bucket(bucketSID).Put(append(indexPrefix(rec.Issuer, rec.SID), k...), nil); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bucketSub).Put(append(indexPrefix(rec.Issuer, rec.Subject), k...), nil); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketExpiry).Put(expiryKey(rec.ExpiresAt, rec.Key), nil)
+}
+
+// removeRecord deletes the record under key with its index entries and
+// returns it, or nil when there was none.
+func removeRecord(tx *bolt.Tx, key string) (*session.Record, error) {
+	r, err := getRecord(tx, key)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	k := []byte(key)
+	if err := tx.Bucket(bucketRecords).Delete(k); err != nil {
+		return nil, err
+	}
+	if r.SID != "" {
+		if err := tx.Bucket(bucketSID).Delete(append(indexPrefix(r.Issuer, r.SID), k...)); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Bucket(bucketSub).Delete(append(indexPrefix(r.Issuer, r.Subject), k...)); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bucketExpiry).Delete(expiryKey(r.ExpiresAt, key)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// scanIndex returns the record keys of the index entries under prefix.
+func scanIndex(b *bolt.Bucket, prefix []byte) []string {
+	var keys []string
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, string(k[len(prefix):]))
+	}
+	return keys
+}
+
+// indexPrefix is the length-prefixed issuer and value that start every
+// index key of that pair.
+func indexPrefix(issuer, value string) []byte {
+	b := make([]byte, 0, 2*binary.MaxVarintLen64+len(issuer)+len(value))
+	b = appendString(b, issuer)
+	return appendString(b, value)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// timeKeyLen is the length of a timeKey.
+const timeKeyLen = 12
+
+// timeKey encodes t so that byte order is time order: seconds since the
+// Unix epoch with the sign bit flipped, then nanoseconds, big-endian.
+func timeKey(t time.Time) []byte {
+	b := make([]byte, timeKeyLen, timeKeyLen+64)
+	binary.BigEndian.PutUint64(b, uint64(t.Unix())^(1<<63))
+	binary.BigEndian.PutUint32(b[8:], uint32(t.Nanosecond()))
+	return b
+}
+
+func decodeTimeKey(b []byte) (time.Time, error) {
+	if len(b) != timeKeyLen {
+		return time.Time{}, errors.New("malformed time")
+	}
+	sec := int64(binary.BigEndian.Uint64(b) ^ (1 << 63))
+	return time.Unix(sec, int64(binary.BigEndian.Uint32(b[8:]))), nil
+}
+
+// expiryKey is the expiry index key of the record under key.
+func expiryKey(t time.Time, key string) []byte {
+	return append(timeKey(t), key...)
+}
+
+// recordVersion starts every encoded record.
+const recordVersion = 1
+
+// encodeRecord writes r's fields other than Key: version, length-prefixed
+// issuer, subject and sid, LastSeen and ExpiresAt as varint seconds and
+// uvarint nanoseconds, then Data to the end.
+func encodeRecord(r *session.Record) []byte {
+	b := make([]byte, 0, 1+len(r.Issuer)+len(r.Subject)+len(r.SID)+len(r.Data)+40)
+	b = append(b, recordVersion)
+	b = appendString(b, r.Issuer)
+	b = appendString(b, r.Subject)
+	b = appendString(b, r.SID)
+	b = appendTime(b, r.LastSeen)
+	b = appendTime(b, r.ExpiresAt)
+	return append(b, r.Data...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+var errMalformed = errors.New("malformed record")
+
+// decodeRecord parses encodeRecord's output, copying out of b (bbolt values
+// are only valid inside their transaction).
+func decodeRecord(b []byte) (*session.Record, error) {
+	if len(b) == 0 || b[0] != recordVersion {
+		return nil, errMalformed
+	}
+	d := decoder{b: b[1:]}
+	r := &session.Record{
+		Issuer:  d.string(),
+		Subject: d.string(),
+		SID:     d.string(),
+	}
+	r.LastSeen = d.time()
+	r.ExpiresAt = d.time()
+	if d.err != nil {
+		return nil, d.err
+	}
+	r.Data = bytes.Clone(d.b)
+	return r, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errMalformed
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errMalformed
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errMalformed
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	sec := d.varint()
+	nsec := d.uvarint()
+	if d.err != nil {
+		return time.Time{}
+	}
+	if nsec >= uint64(time.Second) {
+		d.err = errMalformed
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec))
+}

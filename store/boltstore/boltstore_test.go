@@ -1,0 +1,370 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/gatehouse-bff/gatehouse/session"
+	"github.com/gatehouse-bff/gatehouse/store/storetest"
+)
+
+func open(t testing.TB, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) session.Store {
+		return open(t, filepath.Join(t.TempDir(), "sessions.db"), Options{})
+	})
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)} }
+
+func TestRecordsSurviveRestart(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	c := newClock()
+	s, err := Open(path, Options{Now: c.Now, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []*session.Record{
+		{Key: "a", Issuer: "https://idp", Subject: "alice", SID: "sid-1", LastSeen: c.Now(), ExpiresAt: c.Now().Add(time.Hour), Data: []byte("sealed a")},
+		{Key: "b", Issuer: "https://idp", Subject: "alice", SID: "", LastSeen: c.Now(), ExpiresAt: c.Now().Add(2 * time.Hour), Data: []byte("sealed b")},
+		{Key: "c", Issuer: "https://idp", Subject: "bob", SID: "sid-1", LastSeen: time.Time{}, ExpiresAt: c.Now().Add(3 * time.Hour), Data: nil},
+	}
+	for _, r := range recs {
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := s.Once(ctx, "state-1", time.Hour); !ok || err != nil {
+		t.Fatalf("Once = %v, %v", ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = open(t, path, Options{Now: c.Now, SweepInterval: -1})
+	for _, want := range recs {
+		got, err := s.Get(ctx, want.Key)
+		if err != nil {
+			t.Fatalf("Get(%q) after reopening: %v", want.Key, err)
+		}
+		if got.Issuer != want.Issuer || got.Subject != want.Subject || got.SID != want.SID ||
+			!got.LastSeen.Equal(want.LastSeen) || !got.ExpiresAt.Equal(want.ExpiresAt) || !bytes.Equal(got.Data, want.Data) {
+			t.Errorf("Get(%q) after reopening = %+v; want %+v", want.Key, got, want)
+		}
+	}
+	if !recs[2].LastSeen.IsZero() {
+		t.Fatal("test setup: record c should have a zero LastSeen")
+	}
+	if ok, err := s.Once(ctx, "state-1", time.Hour); ok || err != nil {
+		t.Errorf("Once of a key used before the restart = %v, %v; want false", ok, err)
+	}
+	keys, err := s.DeleteBySID(ctx, "https://idp", "sid-1")
+	if err != nil || strings.Join(keys, ",") != "a,c" {
+		t.Errorf("DeleteBySID after reopening = %q, %v; want [a c]", keys, err)
+	}
+	list, err := s.ListBySubject(ctx, "https://idp", "alice")
+	if err != nil || len(list) != 1 || list[0].Key != "b" {
+		t.Errorf("ListBySubject after reopening = %v, %v; want [b]", list, err)
+	}
+}
+
+func TestSecondOpenReportsLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	first := open(t, path, Options{SweepInterval: -1})
+
+	second, err := Open(path, Options{OpenTimeout: 100 * time.Millisecond})
+	if err == nil {
+		second.Close()
+		t.Fatal("a second Open of a locked file succeeded")
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open error = %v; want ErrLocked", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "locked by another process") {
+		t.Fatalf("second Open error %q should name the path and the lock", msg)
+	}
+
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third := open(t, path, Options{SweepInterval: -1})
+	if err := third.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping after reopening a released file: %v", err)
+	}
+}
+
+func TestNewFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	open(t, path, Options{SweepInterval: -1})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("new database file mode = %v; want 0600", perm)
+	}
+}
+
+func TestOpenRejectsBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a bolt file "), 1024), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(junk, Options{}); err == nil {
+		s.Close()
+		t.Error("Open of a file that is not a bbolt database succeeded")
+	} else if !strings.Contains(err.Error(), junk) {
+		t.Errorf("error %q does not name the file", err)
+	}
+
+	future := filepath.Join(dir, "future.db")
+	db, err := bolt.Open(future, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyVersion, []byte{formatVersion + 1})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(future, Options{}); err == nil {
+		s.Close()
+		t.Error("Open of a file with a newer format version succeeded")
+	} else if !strings.Contains(err.Error(), "format version") {
+		t.Errorf("error %q does not mention the format version", err)
+	}
+
+	if _, err := Open(filepath.Join(dir, "missing-dir", "x.db"), Options{}); err == nil {
+		t.Error("Open in a missing directory succeeded")
+	}
+}
+
+func TestInjectedClockDecidesExpiry(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := open(t, filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: -1})
+	rec := &session.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
+	if err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(10*time.Minute - time.Nanosecond)
+	if _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatalf("Get just before the deadline: %v", err)
+	}
+	c.Add(time.Nanosecond)
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
+	}
+	if err := s.Touch(ctx, "k", c.Now(), c.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Touch at the deadline = %v; want ErrNotFound", err)
+	}
+	if err := s.Update(ctx, rec); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Update at the deadline = %v; want ErrNotFound", err)
+	}
+
+	for i, step := range []struct {
+		advance time.Duration
+		want    bool
+	}{
+		{0, true},
+		{time.Minute - time.Nanosecond, false},
+		{time.Nanosecond, true},
+		{30 * time.Second, false},
+	} {
+		c.Add(step.advance)
+		got, err := s.Once(ctx, "jti", time.Minute)
+		if err != nil || got != step.want {
+			t.Fatalf("Once step %d = %v, %v; want %v", i, got, err, step.want)
+		}
+	}
+	if _, err := s.Once(ctx, "x", 0); err == nil {
+		t.Fatal("Once with a zero ttl succeeded; want an error")
+	}
+}
+
+// count returns the number of entries in each bucket.
+func count(t *testing.T, s *Store) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			n[string(name)] = b.Stats().KeyN
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSweepLeavesNoStaleEntries(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := open(t, filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: -1})
+	for i := range 4 {
+		r := &session.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)}
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A touched record is swept by its new deadline, not its old one.
+	if err := s.Touch(ctx, "0", c.Now(), c.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s.Once(ctx, "a", time.Minute)
+	s.Once(ctx, "b", time.Hour)
+
+	n, err := s.Sweep(ctx, c.Now().Add(3*time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep = %d, %v; want 2, nil", n, err)
+	}
+	want := map[string]int{"meta": 1, "records": 2, "sid": 2, "sub": 2, "expiry": 2, "once": 1, "once-expiry": 1}
+	if got := count(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("bucket sizes after Sweep = %v; want %v", got, want)
+	}
+	if _, err := s.Get(ctx, "0"); err != nil {
+		t.Fatalf("the touched record was swept: %v", err)
+	}
+	if _, err := s.DeleteBySubject(ctx, "iss", "sub"); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]int{"meta": 1, "records": 0, "sid": 0, "sub": 0, "expiry": 0, "once": 1, "once-expiry": 1}
+	if got := count(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("bucket sizes after DeleteBySubject = %v; want %v", got, want)
+	}
+}
+
+func TestBackgroundSweeper(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Create(ctx, &session.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Hour)
+	deadline := time.Now().Add(10 * time.Second)
+	for count(t, s)["records"] != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the background sweeper did not remove the expired record")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping of a closed store succeeded")
+	}
+}
+
+func TestRecordEncodingRoundTrip(t *testing.T) {
+	for _, r := range []*session.Record{
+		{},
+		{Issuer: "i", Subject: "s", SID: "x", LastSeen: time.Unix(1, 999999999), ExpiresAt: time.Unix(-5, 1), Data: []byte{0, 1, 2}},
+		{Issuer: strings.Repeat("i", 300), Subject: "ü\x00", LastSeen: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), ExpiresAt: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
+	} {
+		got, err := decodeRecord(encodeRecord(r))
+		if err != nil {
+			t.Fatalf("decode(encode(%+v)): %v", r, err)
+		}
+		if got.Issuer != r.Issuer || got.Subject != r.Subject || got.SID != r.SID || !got.LastSeen.Equal(r.LastSeen) || !got.ExpiresAt.Equal(r.ExpiresAt) || !bytes.Equal(got.Data, r.Data) {
+			t.Errorf("decode(encode(%+v)) = %+v", r, got)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0}, {recordVersion}, {recordVersion, 5, 'a'}, {recordVersion, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff}} {
+		if _, err := decodeRecord(bad); err == nil {
+			t.Errorf("decodeRecord(%x) succeeded", bad)
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(&session.Record{Issuer: "i", Subject: "s", SID: "x", Data: []byte("d")}))
+	f.Add([]byte{recordVersion, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeRecord(encodeRecord(r))
+		if err != nil || again.Issuer != r.Issuer || again.Subject != r.Subject || again.SID != r.SID ||
+			!again.LastSeen.Equal(r.LastSeen) || !again.ExpiresAt.Equal(r.ExpiresAt) || !bytes.Equal(again.Data, r.Data) {
+			t.Fatalf("re-encoding %x does not round trip: %+v, %v", b, again, err)
+		}
+	})
+}
+
+func BenchmarkGet(b *testing.B) {
+	ctx := context.Background()
+	s := open(b, filepath.Join(b.TempDir(), "bench.db"), Options{SweepInterval: -1})
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = session.KeyOf(fmt.Sprint(i))
+		if err := s.Create(ctx, &session.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.Get(ctx, keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}

@@ -1,0 +1,184 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-bff/gatehouse/session"
+	"github.com/gatehouse-bff/gatehouse/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) session.Store {
+		s := New(Options{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func TestInjectedClockDecidesExpiry(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1})
+	defer s.Close()
+	rec := &session.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
+	if err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(10*time.Minute - time.Nanosecond)
+	if _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatalf("Get just before the deadline: %v", err)
+	}
+	c.Add(time.Nanosecond)
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
+	}
+	if err := s.Touch(ctx, "k", c.Now(), c.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Touch at the deadline = %v; want ErrNotFound", err)
+	}
+	if err := s.Update(ctx, rec); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Update at the deadline = %v; want ErrNotFound", err)
+	}
+	if got, _ := s.ListBySubject(ctx, "iss", "sub"); len(got) != 0 {
+		t.Fatalf("ListBySubject returned %d expired records", len(got))
+	}
+}
+
+func TestInjectedClockDecidesOnce(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1})
+	defer s.Close()
+	for i, step := range []struct {
+		advance time.Duration
+		want    bool
+	}{
+		{0, true},
+		{time.Minute - time.Nanosecond, false},
+		{time.Nanosecond, true}, // the first entry ended; this call starts a new minute
+		{30 * time.Second, false},
+	} {
+		c.Add(step.advance)
+		got, err := s.Once(ctx, "jti", time.Minute)
+		if err != nil || got != step.want {
+			t.Fatalf("step %d: Once = %v, %v; want %v", i, got, err, step.want)
+		}
+	}
+	if _, err := s.Once(ctx, "x", 0); err == nil {
+		t.Fatal("Once with a zero ttl succeeded; want an error")
+	}
+}
+
+func TestSweepRemovesExpiredEntries(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1})
+	defer s.Close()
+	for i := range 4 {
+		s.Create(ctx, &session.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)})
+	}
+	s.Once(ctx, "a", time.Minute)
+	s.Once(ctx, "b", time.Hour)
+	n, err := s.Sweep(ctx, c.Now().Add(2*time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep = %d, %v; want 2, nil", n, err)
+	}
+	if len(s.recs) != 2 || len(s.once) != 1 {
+		t.Fatalf("after Sweep: %d records, %d one-time keys; want 2 and 1", len(s.recs), len(s.once))
+	}
+	if _, ok := s.once["b"]; !ok {
+		t.Fatal("Sweep removed a live one-time key")
+	}
+	if got := len(s.bySub[indexKey{"iss", "sub"}]) + len(s.bySID[indexKey{"iss", "sid"}]); got != 4 {
+		t.Fatalf("indexes hold %d entries after Sweep; want 4", got)
+	}
+}
+
+func TestBackgroundSweeper(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: time.Millisecond})
+	s.Create(ctx, &session.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)})
+	c.Add(time.Hour)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.RLock()
+		n := len(s.recs) + len(s.bySub)
+		s.mu.RUnlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background sweeper did not remove the expired record")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case <-s.done:
+	default:
+		t.Fatal("Close returned before the sweeper stopped")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestNoSweeperWhenDisabled(t *testing.T) {
+	s := New(Options{SweepInterval: -1})
+	select {
+	case <-s.done:
+	default:
+		t.Fatal("a sweeper goroutine runs although SweepInterval is negative")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	ctx := context.Background()
+	s := New(Options{SweepInterval: -1})
+	defer s.Close()
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = session.KeyOf(fmt.Sprint(i))
+		s.Create(ctx, &session.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)})
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.Get(ctx, keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}

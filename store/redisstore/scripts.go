@@ -1,0 +1,142 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The scripts share this prelude. ARGV[1] is always the key prefix and
+// ARGV[3] (ARGV[2] for the index scripts) the caller's clock in Unix
+// milliseconds, which decides whether a record is live. Index sets take their
+// expiry from the server's clock, as PEXPIREAT does.
+const prelude = `
+local P = ARGV[1]
+
+-- extend makes set k live at least until em (Unix ms).
+local function extend(k, em)
+  local pttl = redis.call('PTTL', k)
+  if pttl == -1 then
+    redis.call('PEXPIREAT', k, em)
+    return
+  end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if now + pttl < em then
+    redis.call('PEXPIREAT', k, em)
+  end
+end
+
+-- unindex removes key from the index sets named by a record's ui and xi.
+local function unindex(key, ui, xi)
+  if ui then redis.call('SREM', P .. 'sub:' .. ui, key) end
+  if xi and xi ~= '' then redis.call('SREM', P .. 'sid:' .. xi, key) end
+end
+`
+
+// putRecord: KEYS = record, subject set[, sid set];
+// ARGV = prefix, key, now, iss, sub, sid, ls, exp, em, data, ui, xi.
+const putRecord = `
+local function put()
+  local em = tonumber(ARGV[9])
+  redis.call('HSET', KEYS[1], 'iss', ARGV[4], 'sub', ARGV[5], 'sid', ARGV[6],
+    'ls', ARGV[7], 'exp', ARGV[8], 'em', ARGV[9], 'd', ARGV[10], 'ui', ARGV[11], 'xi', ARGV[12])
+  redis.call('PEXPIREAT', KEYS[1], em)
+  redis.call('SADD', KEYS[2], ARGV[2])
+  extend(KEYS[2], em)
+  if ARGV[12] ~= '' then
+    redis.call('SADD', KEYS[3], ARGV[2])
+    extend(KEYS[3], em)
+  end
+end
+`
+
+// createScript replaces whatever is stored under the key. It returns 1
+// when it stored the record, 0 when the record had already expired.
+var createScript = redis.NewScript(prelude + putRecord + `
+local old = redis.call('HMGET', KEYS[1], 'ui', 'xi')
+unindex(ARGV[2], old[1], old[2])
+redis.call('DEL', KEYS[1])
+if tonumber(ARGV[9]) <= tonumber(ARGV[3]) then return 0 end
+put()
+return 1
+`)
+
+// updateScript replaces a live record. It returns 0, storing nothing, when
+// there is none.
+var updateScript = redis.NewScript(prelude + putRecord + `
+local old = redis.call('HMGET', KEYS[1], 'em', 'ui', 'xi')
+if not old[1] or tonumber(old[1]) <= tonumber(ARGV[3]) then return 0 end
+unindex(ARGV[2], old[2], old[3])
+redis.call('DEL', KEYS[1])
+if tonumber(ARGV[9]) > tonumber(ARGV[3]) then put() end
+return 1
+`)
+
+// touchScript: KEYS = record; ARGV = prefix, key, now, ls, exp, em. It
+// returns 0 when there is no live record.
+var touchScript = redis.NewScript(prelude + `
+local old = redis.call('HMGET', KEYS[1], 'em', 'ui', 'xi')
+local now, em = tonumber(ARGV[3]), tonumber(ARGV[6])
+if not old[1] or tonumber(old[1]) <= now then return 0 end
+if em <= now then
+  unindex(ARGV[2], old[2], old[3])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'ls', ARGV[4], 'exp', ARGV[5], 'em', ARGV[6])
+redis.call('PEXPIREAT', KEYS[1], em)
+local sub = P .. 'sub:' .. old[2]
+redis.call('SADD', sub, ARGV[2])
+extend(sub, em)
+if old[3] ~= '' then
+  local sid = P .. 'sid:' .. old[3]
+  redis.call('SADD', sid, ARGV[2])
+  extend(sid, em)
+end
+return 1
+`)
+
+// deleteScript: KEYS = record; ARGV = prefix, key.
+var deleteScript = redis.NewScript(prelude + `
+local old = redis.call('HMGET', KEYS[1], 'ui', 'xi')
+unindex(ARGV[2], old[1], old[2])
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// deleteIndexedScript: KEYS = index set; ARGV = prefix, now, field ('ui' or
+// 'xi'), the set's hash. It deletes every record of the set that still
+// belongs to it, then the set, and returns the keys of the live ones.
+var deleteIndexedScript = redis.NewScript(prelude + `
+local now = tonumber(ARGV[2])
+local out = {}
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local rk = P .. 's:' .. m
+  local r = redis.call('HMGET', rk, 'em', 'ui', 'xi')
+  if r[1] then
+    local idx = r[2]
+    if ARGV[3] == 'xi' then idx = r[3] end
+    if idx == ARGV[4] then
+      if tonumber(r[1]) > now then out[#out + 1] = m end
+      unindex(m, r[2], r[3])
+      redis.call('DEL', rk)
+    end
+  end
+end
+redis.call('DEL', KEYS[1])
+return out
+`)
+
+// listScript: KEYS = subject set; ARGV = prefix, now, the set's hash. It
+// returns {key, iss, sub, sid, ls, exp, data} for each live record and drops
+// members whose record is gone.
+var listScript = redis.NewScript(prelude + `
+local now = tonumber(ARGV[2])
+local out = {}
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local r = redis.call('HMGET', P .. 's:' .. m, 'em', 'ui', 'iss', 'sub', 'sid', 'ls', 'exp', 'd')
+  if not r[1] or r[2] ~= ARGV[3] then
+    redis.call('SREM', KEYS[1], m)
+  elseif tonumber(r[1]) > now then
+    out[#out + 1] = {m, r[3], r[4], r[5], r[6], r[7], r[8]}
+  end
+end
+return out
+`)
