@@ -311,14 +311,14 @@ func TestOpenMalformed(t *testing.T) {
 }
 
 // FuzzOpenString feeds arbitrary cookie-like input to OpenString. It must
-// never panic, must fail only with ErrInvalid, and may succeed only for the
-// one value the ring really sealed.
+// never panic, must fail only with ErrInvalid, and may succeed only for a
+// value the ring's keys really sealed (for this ad, always plain: the seed
+// is sealed anew in each fuzzing process, with a random nonce).
 func FuzzOpenString(f *testing.F) {
 	r := ring(f, key(f, "k1", 1), key(f, "k0", 3))
 	ad := []byte("ad")
 	plain := []byte("the sealed value")
 	valid := r.SealString(plain, ad)
-	validRaw, _ := base64.RawURLEncoding.DecodeString(valid)
 	f.Add(valid)
 	f.Add(valid[:len(valid)-1])
 	f.Add("")
@@ -332,8 +332,7 @@ func FuzzOpenString(f *testing.F) {
 			}
 			return
 		}
-		raw, _ := base64.RawURLEncoding.DecodeString(s)
-		if !bytes.Equal(raw, validRaw) || !bytes.Equal(got, plain) {
+		if !bytes.Equal(got, plain) {
 			t.Fatalf("OpenString(%q) = %q; it opened a value the ring never sealed", s, got)
 		}
 	})

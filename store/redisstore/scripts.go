@@ -2,10 +2,12 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The scripts share this prelude. ARGV[1] is always the key prefix and
-// ARGV[3] (ARGV[2] for the index scripts) the caller's clock in Unix
-// milliseconds, which decides whether a record is live. Index sets take their
-// expiry from the server's clock, as PEXPIREAT does.
+// The scripts share this prelude. ARGV[1] is always the key prefix; each
+// script also takes the store's clock in Unix milliseconds, which decides
+// whether a record is live. Index set lifetimes are reckoned on the server's
+// clock, as PEXPIREAT is. Keys the scripts build from the prefix (index sets,
+// records named by an index) share the declared keys' hash slot when the
+// prefix is a hash tag, which Redis Cluster requires.
 const prelude = `
 local P = ARGV[1]
 
