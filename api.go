@@ -67,7 +67,7 @@ func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *prox
 }
 
 func (g *Gateway) clientToken(w http.ResponseWriter, r *http.Request, route *proxy.Route) (string, bool) {
-	token, err := g.tokens.ClientToken(r.Context(), nil, route.Resource)
+	token, err := g.tokens.ClientToken(r.Context(), nil, route.Resource, route.Audience)
 	if err != nil {
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "A client access token cannot be obtained right now.")
 		return "", false

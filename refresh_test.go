@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
 )
 
@@ -191,5 +192,27 @@ func TestAPIRoutesNeverRedirect(t *testing.T) {
 	}
 	if _, hits := e.api.Last(); hits != 0 {
 		t.Errorf("upstream called %d times by rejected requests", hits)
+	}
+}
+
+func TestClientRouteUsesCachedClientCredentials(t *testing.T) {
+	e, op := startWithHostileProvider(t, func(c *config.Config) {
+		c.Routes = append(c.Routes, config.Route{Prefix: "/svc/", Upstream: c.Routes[0].Upstream, Token: "client", Resource: "https://svc.example"})
+	})
+	b := e.browser() // no session needed for a client route
+	for range 3 {
+		if resp := b.api("GET", "/svc/x"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("client route = %d", resp.StatusCode)
+		}
+	}
+	got, _ := e.api.Last()
+	if !strings.HasPrefix(got.Header.Get("Authorization"), "Bearer ") {
+		t.Error("client route forwarded no token")
+	}
+	if n := op.Stats().ClientCredentialsGrants; n != 1 {
+		t.Errorf("provider saw %d client_credentials grants for 3 calls, want 1 (cached)", n)
+	}
+	if form, _ := op.LastTokenRequest(); form.Get("resource") != "https://svc.example" {
+		t.Errorf("client credentials resource = %q", form.Get("resource"))
 	}
 }

@@ -209,3 +209,18 @@ func TestExpandedValuesTakeTheFieldType(t *testing.T) {
 		t.Errorf("got secret %q userinfo %v idle %v", cfg.OIDC.ClientSecret, cfg.OIDC.UserInfo, cfg.Session.IdleTimeout)
 	}
 }
+
+func TestUnsupportedPerRouteTokensAreRefused(t *testing.T) {
+	c := valid()
+	c.Routes[0].TokenExchange = true
+	c.Routes = append(c.Routes, Route{Prefix: "/b/", Upstream: "http://127.0.0.1:1", Token: "user", Resource: "https://api.example"})
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "token_exchange") || !strings.Contains(err.Error(), "resource/audience") {
+		t.Errorf("err = %v, want both unsupported settings refused", err)
+	}
+	c = valid()
+	c.Routes[0].Token, c.Routes[0].Resource = "client", "https://api.example"
+	if err := c.Validate(); err != nil {
+		t.Errorf("client route with a resource refused: %v", err)
+	}
+}

@@ -151,8 +151,14 @@ func (c *Config) Validate() error {
 		if r.Timeout < 0 {
 			p.add("%s.timeout must not be negative", where)
 		}
-		if r.TokenExchange && r.Token == "none" {
-			p.add("%s: token_exchange needs a token mode other than none", where)
+		// Per-route user tokens (RFC 8707 resource on refresh, RFC 8693
+		// exchange) are not served yet: refuse them rather than forward the
+		// session's general-purpose token to an API that expects another.
+		if r.TokenExchange {
+			p.add("%s: token_exchange is not supported by this version of Gatehouse", where)
+		}
+		if (r.Resource != "" || r.Audience != "") && r.Token != "client" {
+			p.add("%s: resource/audience are supported only with token: client in this version", where)
 		}
 	}
 

@@ -198,10 +198,10 @@ func (m *Manager) end(ctx context.Context, s *session.Session) {
 }
 
 // ClientToken returns a client-credentials access token (RFC 6749 §4.4) for
-// scopes and an optional RFC 8707 resource, cached until shortly before it
-// expires.
-func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource string) (string, error) {
-	key := strings.Join(scopes, " ") + "\x00" + resource
+// scopes, an optional RFC 8707 resource and an optional audience, cached
+// until shortly before it expires.
+func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource, audience string) (string, error) {
+	key := strings.Join(scopes, " ") + "\x00" + resource + "\x00" + audience
 	m.mu.Lock()
 	t := m.clientCache[key]
 	m.mu.Unlock()
@@ -217,6 +217,9 @@ func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource str
 		params := url.Values{"grant_type": {"client_credentials"}}
 		if resource != "" {
 			params.Set("resource", resource)
+		}
+		if audience != "" {
+			params.Set("audience", audience)
 		}
 		t, err := p.TokenRequest(ctx, params, scopes)
 		if err != nil {

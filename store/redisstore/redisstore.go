@@ -278,7 +278,8 @@ func (s *Store) ListBySubject(ctx context.Context, issuer, subject string) ([]*s
 
 // Once records key for ttl (rounded up to a millisecond) and reports
 // whether it was not recorded yet. It is one SET NX PX, atomic across
-// processes. Keys are stored as SHA-256 hashes.
+// processes; the ttl runs on the Redis server's clock. Keys are stored as
+// SHA-256 hashes.
 func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 {
 		return false, errors.New("redisstore: once ttl must be positive")
