@@ -161,7 +161,6 @@ func TestStateTamperingAndReplay(t *testing.T) {
 		t.Fatalf("genuine callback = %d, want 302", r.StatusCode)
 	}
 	replay := e.browser()
-	replay.c.Jar.SetCookies(u, saved)
 	for _, c := range saved {
 		c.Secure = true
 		c.Path = "/"
