@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/seal"
@@ -59,7 +62,23 @@ type Options struct {
 // concurrent use.
 type Manager struct {
 	opts Options
+
+	// decoded remembers the last decoded form of each record by key, so
+	// that a record read again unchanged is not unsealed and parsed again.
+	// The store is still asked on every load, so an ended session is never
+	// served from here; an entry is used only when the stored ciphertext is
+	// byte for byte the one it was decoded from.
+	decoded     sync.Map // key -> *decodedRecord
+	decodedSize atomic.Int64
 }
+
+type decodedRecord struct {
+	data []byte
+	s    Session
+}
+
+// maxDecoded bounds the decode cache; past it the cache starts over.
+const maxDecoded = 100_000
 
 // NewManager checks opts and returns a Manager.
 func NewManager(opts Options) (*Manager, error) {
@@ -156,8 +175,17 @@ func (m *Manager) record(s *Session) (*Record, error) {
 	}, nil
 }
 
-// Open turns a stored record back into a session.
+// Open turns a stored record back into a session. The returned session's
+// Claims map is shared with other loads of the same record: treat it as
+// read-only.
 func (m *Manager) Open(rec *Record) (*Session, error) {
+	if v, ok := m.decoded.Load(rec.Key); ok {
+		if d := v.(*decodedRecord); bytes.Equal(d.data, rec.Data) {
+			s := d.s
+			s.LastSeen = rec.LastSeen
+			return &s, nil
+		}
+	}
 	plain, err := m.opts.Ring.Open(rec.Data, []byte(rec.Key))
 	if err != nil {
 		return nil, fmt.Errorf("session: open record: %w", err)
@@ -168,7 +196,16 @@ func (m *Manager) Open(rec *Record) (*Session, error) {
 	}
 	s.Key = rec.Key
 	s.LastSeen = rec.LastSeen
+	m.remember(rec, s)
 	return s, nil
+}
+
+func (m *Manager) remember(rec *Record, s *Session) {
+	if m.decodedSize.Add(1) > maxDecoded {
+		m.decoded.Clear()
+		m.decodedSize.Store(1)
+	}
+	m.decoded.Store(rec.Key, &decodedRecord{data: bytes.Clone(rec.Data), s: *s})
 }
 
 // Load returns the session named by the request's cookie. It returns
@@ -235,6 +272,7 @@ func (m *Manager) touchInterval() time.Duration {
 
 // End deletes the session from the store and reports the reason.
 func (m *Manager) End(ctx context.Context, s *Session, reason string) error {
+	m.decoded.Delete(s.Key)
 	if err := m.opts.Store.Delete(ctx, s.Key); err != nil {
 		return fmt.Errorf("session: end: %w", err)
 	}
