@@ -58,7 +58,7 @@ type logoutClaims struct {
 // asks a relying party to.
 func (c *rp) verifyLogoutToken(raw string) logoutClaims {
 	c.t.Helper()
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -181,7 +181,7 @@ var allAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.HS256, "none"}
 
 func parseJWT(t *testing.T, raw string) parsedJWT {
 	t.Helper()
-	jws, err := jose.ParseSigned(raw, allAlgs)
+	jws, err := jose.ParseSignedCompact(raw, allAlgs)
 	if err != nil {
 		t.Fatalf("parse %q: %v", raw, err)
 	}
