@@ -23,7 +23,17 @@ func Load(path string) (*Config, error) {
 	}
 	cfg, err := Parse(data, os.LookupEnv)
 	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", path, err)
+		// Name the file on every problem, keeping them separate.
+		var each []error
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			each = j.Unwrap()
+		} else {
+			each = []error{err}
+		}
+		for i, e := range each {
+			each[i] = fmt.Errorf("config: %s: %w", path, e)
+		}
+		return nil, errors.Join(each...)
 	}
 	return cfg, nil
 }
