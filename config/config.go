@@ -13,6 +13,8 @@ type Config struct {
 	BFF      BFF      `yaml:"bff"`
 	Routes   []Route  `yaml:"routes"`
 	Frontend Frontend `yaml:"frontend"`
+	Redis    Redis    `yaml:"redis"`
+	Admin    Admin    `yaml:"admin"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -85,10 +87,14 @@ type OIDC struct {
 
 // Session configures server-side sessions and their cookie.
 type Session struct {
-	// Store is "memory" or "bolt". Default "bolt".
+	// Store is "memory", "bolt" or "redis". Default "bolt".
 	Store string `yaml:"store"`
 	// BoltPath is the bolt database file. Default "./gatehouse.db".
 	BoltPath string `yaml:"bolt_path"`
+	// RedisURL is the Redis server for store: redis, such as
+	// redis://:password@host:6379/0 or rediss:// for TLS. For Sentinel or
+	// Cluster, use the redis block instead.
+	RedisURL string `yaml:"redis_url"`
 	// IdleTimeout ends a session unused this long. Default 30m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AbsoluteTimeout ends a session this long after login. Default 8h.
@@ -116,6 +122,10 @@ type BFF struct {
 	CSRFHeader string `yaml:"csrf_header"`
 	// CSRFValue is its required value. Default "1".
 	CSRFValue string `yaml:"csrf_value"`
+	// BackchannelAllSessions ends all of the user's sessions on a
+	// back-channel logout token that names a sid, not only that sid's.
+	// Default false.
+	BackchannelAllSessions bool `yaml:"backchannel_all_sessions"`
 	// UserClaims, when set, limits the claims /bff/user returns to these
 	// (the bff:* entries are always returned). Default: all ID token claims
 	// except protocol ones (nonce, at_hash, c_hash).
@@ -155,6 +165,44 @@ type Frontend struct {
 	StaticDir string `yaml:"static_dir"`
 	// Headers are added to frontend responses (e.g. Content-Security-Policy).
 	Headers map[string]string `yaml:"headers"`
+}
+
+// Redis configures the Redis client of store: redis beyond redis_url: a
+// Sentinel or Cluster deployment, credentials and TLS.
+type Redis struct {
+	// Addrs are host:port addresses: one for a single node, the Sentinels
+	// with MasterName, or Cluster nodes.
+	Addrs []string `yaml:"addrs"`
+	// MasterName selects Sentinel mode.
+	MasterName string `yaml:"master_name"`
+	// Cluster selects Cluster mode.
+	Cluster  bool   `yaml:"cluster"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordFile names a file holding the password.
+	PasswordFile string `yaml:"password_file"`
+	DB           int    `yaml:"db"`
+	// TLS turns on TLS with the system roots.
+	TLS bool `yaml:"tls"`
+	// KeyPrefix namespaces Gatehouse's keys; keep a {hash tag} for
+	// Cluster. Default "{gatehouse}:".
+	KeyPrefix string `yaml:"key_prefix"`
+	// Timeout bounds every Redis call. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// PoolSize is the connection pool size. Default 10 per CPU.
+	PoolSize int `yaml:"pool_size"`
+}
+
+// Admin configures the operator listener.
+type Admin struct {
+	// Listen is the admin listener's address. Default "127.0.0.1:9090";
+	// "" after defaults never happens: set "off" to disable it.
+	Listen string `yaml:"listen"`
+	// Token is the bearer credential the admin API requires. Required when
+	// Listen is not a loopback address.
+	Token string `yaml:"token"`
+	// TokenFile names a file holding the token.
+	TokenFile string `yaml:"token_file"`
 }
 
 // Log configures logging.

@@ -204,6 +204,20 @@ func (c *Config) readFiles() error {
 			c.OIDC.ClientSecret = strings.TrimSpace(string(b))
 		}
 	}
+	if c.Redis.PasswordFile != "" {
+		if b, err := os.ReadFile(c.Redis.PasswordFile); err != nil {
+			problems = append(problems, fmt.Errorf("redis.password_file: %w", err))
+		} else {
+			c.Redis.Password = strings.TrimSpace(string(b))
+		}
+	}
+	if c.Admin.TokenFile != "" {
+		if b, err := os.ReadFile(c.Admin.TokenFile); err != nil {
+			problems = append(problems, fmt.Errorf("admin.token_file: %w", err))
+		} else {
+			c.Admin.Token = strings.TrimSpace(string(b))
+		}
+	}
 	if c.Session.KeysFile != "" {
 		if b, err := os.ReadFile(c.Session.KeysFile); err != nil {
 			problems = append(problems, fmt.Errorf("session.keys_file: %w", err))
@@ -269,6 +283,11 @@ func (c *Config) SetDefaults() {
 			r.Timeout = 30 * time.Second
 		}
 	}
+	setDefault(&c.Redis.KeyPrefix, "{gatehouse}:")
+	if c.Redis.Timeout == 0 {
+		c.Redis.Timeout = 2 * time.Second
+	}
+	setDefault(&c.Admin.Listen, "127.0.0.1:9090")
 	setDefault(&c.Log.Format, "text")
 	setDefault(&c.Log.Level, "info")
 }

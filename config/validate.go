@@ -86,8 +86,39 @@ func (c *Config) Validate() error {
 		if len(c.Session.Keys) == 0 {
 			p.add("session.keys is required with store: %s: tokens are sealed at rest; generate one with `gatehouse keys generate`", c.Session.Store)
 		}
+	case "redis":
+		if c.Session.RedisURL == "" && len(c.Redis.Addrs) == 0 {
+			p.add("session.redis_url (or redis.addrs) is required with store: redis")
+		}
+		if c.Session.RedisURL != "" && len(c.Redis.Addrs) > 0 {
+			p.add("set session.redis_url or redis.addrs, not both")
+		}
+		if c.Session.RedisURL != "" {
+			if u, err := url.Parse(c.Session.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+				p.add("session.redis_url must be a redis://, rediss:// or unix:// URL")
+			}
+		}
+		if len(c.Session.Keys) == 0 {
+			p.add("session.keys is required with store: redis: tokens are sealed at rest; generate one with `gatehouse keys generate`")
+		}
+		if c.Redis.Cluster && c.Redis.MasterName != "" {
+			p.add("redis: cluster and master_name (Sentinel) exclude each other")
+		}
+		if c.Redis.Cluster && !strings.Contains(c.Redis.KeyPrefix, "{") {
+			p.add("redis.key_prefix %q needs a {hash tag} on a Cluster", c.Redis.KeyPrefix)
+		}
 	default:
-		p.add("session.store %q must be memory or bolt", c.Session.Store)
+		p.add("session.store %q must be memory, bolt or redis", c.Session.Store)
+	}
+	if c.Redis.Timeout < 0 || c.Redis.PoolSize < 0 {
+		p.add("redis.timeout and redis.pool_size must not be negative")
+	}
+	if c.Admin.Listen != "off" {
+		if host, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			p.add("admin.listen %q must be host:port or off", c.Admin.Listen)
+		} else if !IsLoopback(host) && c.Admin.Token == "" {
+			p.add("admin.listen %q is not a loopback address: set admin.token (or token_file) so the admin API is not open", c.Admin.Listen)
+		}
 	}
 	ids := map[string]bool{}
 	for i, k := range c.Session.Keys {
