@@ -2,6 +2,7 @@ package gatehouse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +24,9 @@ import (
 	"github.com/gatehouse-bff/gatehouse/session"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
+	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/gatehouse-bff/gatehouse/tokens"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is Gatehouse's configuration; see package config.
@@ -113,9 +116,10 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 
+	var locker tokens.Locker
 	g.store = o.store
 	if g.store == nil {
-		if g.store, err = openStore(cfg, o.now); err != nil {
+		if g.store, locker, err = openStore(cfg, o.now); err != nil {
 			return nil, err
 		}
 	}
@@ -157,6 +161,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Provider: g.provider,
 		Sessions: g.sessions,
 		Skew:     cfg.OIDC.RefreshSkew,
+		Locker:   locker,
 		Now:      o.now,
 		Logger:   g.log,
 	})
@@ -262,19 +267,72 @@ func keyRing(cfg *Config) (*seal.Ring, error) {
 	return seal.NewRing(keys...)
 }
 
-func openStore(cfg *Config, now func() time.Time) (session.Store, error) {
+// openStore opens the configured store, and for a shared store the lock
+// that serialises refreshes across replicas.
+func openStore(cfg *Config, now func() time.Time) (session.Store, tokens.Locker, error) {
 	switch cfg.Session.Store {
 	case "memory":
-		return memstore.New(memstore.Options{Now: now, SweepInterval: time.Minute}), nil
+		return memstore.New(memstore.Options{Now: now}), nil, nil
 	case "bolt":
 		s, err := boltstore.Open(cfg.Session.BoltPath, boltstore.Options{Now: now})
 		if err != nil {
-			return nil, fmt.Errorf("gatehouse: %w", err)
+			return nil, nil, fmt.Errorf("gatehouse: %w", err)
 		}
-		return s, nil
+		return s, nil, nil
+	case "redis":
+		client, err := redisClient(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		s := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Now: now})
+		return &ownedRedis{Store: s, client: client}, redisstore.NewLocker(client, cfg.Redis.KeyPrefix), nil
 	}
-	return nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
+	return nil, nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
 }
+
+// redisClient builds the Redis client from session.redis_url or the redis
+// block, with bounded timeouts and pool so that a Redis outage turns into
+// prompt 503s rather than piled-up goroutines.
+func redisClient(cfg *Config) (redis.UniversalClient, error) {
+	rc := cfg.Redis
+	if cfg.Session.RedisURL != "" {
+		o, err := redis.ParseURL(cfg.Session.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: session.redis_url: %w", err)
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = rc.Timeout, rc.Timeout, rc.Timeout
+		o.PoolTimeout = rc.Timeout
+		if rc.PoolSize > 0 {
+			o.PoolSize = rc.PoolSize
+		}
+		return redis.NewClient(o), nil
+	}
+	o := &redis.UniversalOptions{
+		Addrs:         rc.Addrs,
+		MasterName:    rc.MasterName,
+		IsClusterMode: rc.Cluster,
+		Username:      rc.Username,
+		Password:      rc.Password,
+		DB:            rc.DB,
+		DialTimeout:   rc.Timeout,
+		ReadTimeout:   rc.Timeout,
+		WriteTimeout:  rc.Timeout,
+		PoolTimeout:   rc.Timeout,
+		PoolSize:      rc.PoolSize,
+	}
+	if rc.TLS {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewUniversalClient(o), nil
+}
+
+// ownedRedis is a Redis store whose client the Gateway created and closes.
+type ownedRedis struct {
+	*redisstore.Store
+	client redis.UniversalClient
+}
+
+func (o *ownedRedis) Close() error { return o.client.Close() }
 
 // Close releases the Gateway's store. In-flight requests should be drained
 // first (http.Server.Shutdown).

@@ -179,6 +179,24 @@ func (e *env) callbackURL() string { return e.publicURL + "/bff/callback" }
 
 func (e *env) start(issuer string, mutate func(*config.Config)) {
 	e.t.Helper()
+	e.spy = &tokenSpy{base: http.DefaultTransport}
+	e.gw = e.newGateway(issuer, mutate)
+	e.srv.Config.Handler = e.gw
+	e.srv.StartTLS()
+}
+
+// restart replaces the running gateway with a new one built from the same
+// issuer and mutate, as a process restart would: the old one is closed
+// first (a bolt file allows one process at a time).
+func (e *env) restart(issuer string, mutate func(*config.Config)) {
+	e.t.Helper()
+	e.gw.Close()
+	e.gw = e.newGateway(issuer, mutate)
+	e.srv.Config.Handler = e.gw
+}
+
+func (e *env) newGateway(issuer string, mutate func(*config.Config)) *gatehouse.Gateway {
+	e.t.Helper()
 	cfg := &config.Config{
 		Server:  config.Server{PublicURL: e.publicURL},
 		OIDC:    config.OIDC{Issuer: issuer, ClientID: testClientID, ClientSecret: testClientSecret},
@@ -192,16 +210,13 @@ func (e *env) start(issuer string, mutate func(*config.Config)) {
 	}
 	cfg.SetDefaults()
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.spy = &tokenSpy{base: http.DefaultTransport}
 	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger), gatehouse.WithClock(e.clock.Now),
 		gatehouse.WithHTTPClient(&http.Client{Transport: e.spy, Timeout: 10 * time.Second}))
 	if err != nil {
 		e.t.Fatalf("gatehouse.New: %v", err)
 	}
 	e.t.Cleanup(func() { gw.Close() })
-	e.gw = gw
-	e.srv.Config.Handler = gw
-	e.srv.StartTLS()
+	return gw
 }
 
 // recorded is one response the browser received from the gateway.

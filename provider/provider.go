@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -236,6 +237,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("provider: code exchange: %w", err)
 	}
+	p.setExpiry(tok)
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		return nil, nil, ErrNoIDToken
@@ -360,7 +362,34 @@ func (p *Provider) TokenRequest(ctx context.Context, params url.Values, scopes [
 		EndpointParams: params,
 		AuthStyle:      p.oauth.Endpoint.AuthStyle,
 	}
-	return cc.Token(p.ctx(ctx))
+	tok, err := cc.Token(p.ctx(ctx))
+	if err != nil {
+		return nil, err
+	}
+	p.setExpiry(tok)
+	return tok, nil
+}
+
+// setExpiry dates the token's expiry from expires_in on the provider's
+// clock (x/oauth2 dates it on the wall clock), so that every expiry
+// decision uses one clock.
+func (p *Provider) setExpiry(tok *oauth2.Token) {
+	var secs float64
+	switch v := tok.Extra("expires_in").(type) {
+	case float64:
+		secs = v
+	case string:
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return
+		}
+		secs = n
+	default:
+		return
+	}
+	if secs > 0 {
+		tok.Expiry = p.opts.Now().Add(time.Duration(secs) * time.Second)
+	}
 }
 
 // ValidationError wraps every reason an ID token was rejected.

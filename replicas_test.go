@@ -1,0 +1,271 @@
+package gatehouse_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
+	"github.com/gatehouse-bff/gatehouse/seal"
+	"github.com/gatehouse-bff/gatehouse/store/redisstore/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisURL returns the test Redis server: GATEHOUSE_TEST_REDIS_URL when
+// set, else a private redis-server (skipping loudly, or failing under
+// CI=true, when there is none).
+func redisURL(t *testing.T) string {
+	t.Helper()
+	if u := os.Getenv(redistest.EnvURL); u != "" {
+		return u
+	}
+	return redistest.Start(t).URL()
+}
+
+func newKey(t *testing.T, id string) string {
+	k, err := seal.GenerateKey(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// redisConfig points a gateway at Redis under a key prefix of its own.
+func redisConfig(url, prefix string, keys ...string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Session.Store = "redis"
+		c.Session.RedisURL = url
+		c.Redis.KeyPrefix = prefix
+		c.Session.Keys = keys
+	}
+}
+
+// replicas starts two gateways sharing one Redis, one provider and one clock.
+func replicas(t *testing.T) (a, b *env, op *hostileop.Provider, rc redis.UniversalClient, prefix string) {
+	t.Helper()
+	url := redisURL(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc = redis.NewClient(opts)
+	t.Cleanup(func() { rc.Close() })
+	prefix = redistest.Prefix(t, rc)
+	a, b = newEnv(t), newEnv(t)
+	b.clock = a.clock
+	op = hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, a.callbackURL(), b.callbackURL()))
+	op.SetClock(a.clock.Now)
+	op.SetAccessTokenTTL(5 * time.Minute)
+	key := newKey(t, "k1")
+	a.start(op.URL, redisConfig(url, prefix, key))
+	b.start(op.URL, redisConfig(url, prefix, key))
+	return a, b, op, rc, prefix
+}
+
+// carry gives browser to the session cookie that from holds, as a load
+// balancer sending the same browser to another replica would.
+func carry(t *testing.T, from, to *browser) {
+	t.Helper()
+	c := from.cookie("__Host-gatehouse")
+	if c == nil {
+		t.Fatal("no session cookie to carry")
+	}
+	u, _ := url.Parse(to.e.publicURL)
+	to.c.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/", Secure: true}})
+}
+
+func TestReplicasShareSessionsThroughRedis(t *testing.T) {
+	a, b, _, _, _ := replicas(t)
+	ba, bb := a.browser(), b.browser()
+	if resp := ba.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login on A = %d", resp.StatusCode)
+	}
+	carry(t, ba, bb)
+	if resp := bb.api("GET", "/api/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("API on B with A's session = %d", resp.StatusCode)
+	}
+	if got, _ := b.api.Last(); !strings.HasPrefix(got.Header.Get("Authorization"), "Bearer ") {
+		t.Error("B forwarded no token")
+	}
+	// Logout on B ends the session on A at once.
+	_, claims := bb.user()
+	lu, _ := claims["bff:logout_url"].(string)
+	if resp := bb.do("GET", lu, nil, false); resp.StatusCode != http.StatusFound {
+		t.Fatalf("logout on B = %d", resp.StatusCode)
+	}
+	if status, _ := ba.user(); status != http.StatusUnauthorized {
+		t.Errorf("A still answers %d for a session B logged out", status)
+	}
+	if resp := ba.api("GET", "/api/x"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("A still proxies (%d) for a session B logged out", resp.StatusCode)
+	}
+}
+
+func TestReplicasRefreshOnceForConcurrentCalls(t *testing.T) {
+	a, b, op, _, _ := replicas(t)
+	ba, bb := a.browser(), b.browser()
+	ba.login("/")
+	carry(t, ba, bb)
+	a.clock.Advance(10 * time.Minute) // past the access token's expiry
+	op.SetRefreshMode(hostileop.RefreshSlow)
+	op.SetRefreshDelay(200 * time.Millisecond)
+
+	const perReplica = 100
+	var wg sync.WaitGroup
+	statuses := make(chan int, 2*perReplica)
+	for range perReplica {
+		wg.Go(func() { statuses <- ba.api("GET", "/api/a").StatusCode })
+		wg.Go(func() { statuses <- bb.api("GET", "/api/b").StatusCode })
+	}
+	wg.Wait()
+	close(statuses)
+	failed := 0
+	for s := range statuses {
+		if s != http.StatusOK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d calls failed", failed, 2*perReplica)
+	}
+	if st := op.Stats(); st.RefreshGrants != 1 || st.RefreshReuses != 0 {
+		t.Errorf("provider saw %d refresh grants and %d reuses for %d calls on two replicas, want 1 and 0", st.RefreshGrants, st.RefreshReuses, 2*perReplica)
+	}
+}
+
+func TestRedisHoldsNoTokenOrCookie(t *testing.T) {
+	a, b, _, rc, prefix := replicas(t)
+	ba := a.browser()
+	ba.login("/")
+	ba.api("GET", "/api/x")
+	a.clock.Advance(10 * time.Minute)
+	ba.api("GET", "/api/y") // a refresh, so rotated tokens are stored too
+	ctx := context.Background()
+	keys, err := redistest.Keys(ctx, rc, prefix)
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys under %s: %v (%d)", prefix, err, len(keys))
+	}
+	var dump strings.Builder
+	for _, k := range keys {
+		dump.WriteString(k + "\n")
+		switch rc.Type(ctx, k).Val() {
+		case "string":
+			dump.WriteString(rc.Get(ctx, k).Val())
+		case "hash":
+			for f, v := range rc.HGetAll(ctx, k).Val() {
+				dump.WriteString(f + "=" + v + "\n")
+			}
+		case "set":
+			dump.WriteString(strings.Join(rc.SMembers(ctx, k).Val(), "\n"))
+		}
+	}
+	secrets := append(a.spy.Values(), b.spy.Values()...)
+	if len(secrets) < 4 {
+		t.Fatalf("spy saw only %d tokens", len(secrets))
+	}
+	secrets = append(secrets, ba.cookie("__Host-gatehouse").Value)
+	for _, s := range secrets {
+		if strings.Contains(dump.String(), s) {
+			t.Errorf("Redis holds a token or the cookie value in clear: %.12s…", s)
+		}
+	}
+}
+
+func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
+	srv := redistest.Start(t)
+	e, op := newEnv(t), (*hostileop.Provider)(nil)
+	op = hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, e.callbackURL()))
+	e.start(op.URL, redisConfig(srv.URL(), "{gatehouse}:", newKey(t, "k1")))
+	b := e.browser()
+	if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login = %d", resp.StatusCode)
+	}
+	_, hits := e.api.Last()
+
+	srv.Stop()
+	for range 10 {
+		resp := b.api("GET", "/api/x")
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("API with Redis down = %d, want 503", resp.StatusCode)
+		}
+	}
+	if status, _ := b.user(); status != http.StatusServiceUnavailable {
+		t.Errorf("/bff/user with Redis down = %d, want 503", status)
+	}
+	if resp := e.browser().login("/"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("login with Redis down ended with %d, want 503", resp.StatusCode)
+	}
+	if _, after := e.api.Last(); after != hits {
+		t.Errorf("%d requests were proxied while sessions could not be read", after-hits)
+	}
+
+	// Redis comes back (empty: it keeps nothing on disk here). Gatehouse
+	// recovers by itself: a new login and API call succeed.
+	srv.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		nb := e.browser()
+		if resp := nb.login("/"); resp.StatusCode == http.StatusOK {
+			if r := nb.api("GET", "/api/x"); r.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("traffic did not recover within 5s of Redis coming back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestSessionsSurviveRestartAndKeyRotation(t *testing.T) {
+	for _, store := range []string{"bolt", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			e := newEnv(t)
+			op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, e.callbackURL()))
+			oldKey, nextKey := newKey(t, "old"), newKey(t, "next")
+			var withKeys func(keys ...string) func(*config.Config)
+			switch store {
+			case "bolt":
+				path := filepath.Join(t.TempDir(), "gatehouse.db")
+				withKeys = func(keys ...string) func(*config.Config) {
+					return func(c *config.Config) { c.Session.Store, c.Session.BoltPath, c.Session.Keys = "bolt", path, keys }
+				}
+			case "redis":
+				url := redisURL(t)
+				opts, _ := redis.ParseURL(url)
+				rc := redis.NewClient(opts)
+				t.Cleanup(func() { rc.Close() })
+				prefix := redistest.Prefix(t, rc)
+				withKeys = func(keys ...string) func(*config.Config) { return redisConfig(url, prefix, keys...) }
+			}
+			e.start(op.URL, withKeys(oldKey))
+			b := e.browser()
+			if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("login = %d", resp.StatusCode)
+			}
+			e.restart(op.URL, withKeys(oldKey))
+			if status, _ := b.user(); status != http.StatusOK {
+				t.Fatalf("session lost across a restart: %d", status)
+			}
+			// A new primary key, the old one kept for reading: nobody is
+			// logged out.
+			e.restart(op.URL, withKeys(nextKey, oldKey))
+			if status, _ := b.user(); status != http.StatusOK {
+				t.Fatalf("session lost after rotating to a new primary key: %d", status)
+			}
+			// Without the key that sealed it, the session cannot be read:
+			// it fails closed rather than being trusted.
+			e.restart(op.URL, withKeys(nextKey))
+			if status, _ := b.user(); status == http.StatusOK {
+				t.Error("a session sealed under a removed key was still accepted")
+			}
+		})
+	}
+}
