@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +20,8 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider/devprovidertest"
 	"github.com/gatehouse-bff/gatehouse/proxy"
+	"github.com/gatehouse-bff/gatehouse/seal"
+	"github.com/gatehouse-bff/gatehouse/store/redisstore/redistest"
 )
 
 // benchJSON is the upstream's answer: about 200 bytes of JSON.
@@ -48,7 +52,7 @@ type benchSetup struct {
 	cookie         string // Cookie header value carrying the session
 }
 
-func newBenchSetup(b *testing.B) *benchSetup {
+func newBenchSetup(b *testing.B, store func(*config.Config)) *benchSetup {
 	b.Helper()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -74,6 +78,9 @@ func newBenchSetup(b *testing.B) *benchSetup {
 		OIDC:    config.OIDC{Issuer: op.Issuer(), ClientID: testClientID, ClientSecret: testClientSecret},
 		Session: config.Session{Store: "memory", IdleTimeout: 24 * time.Hour, AbsoluteTimeout: 48 * time.Hour},
 		Routes:  []config.Route{{Prefix: "/api/", Upstream: api.URL}},
+	}
+	if store != nil {
+		store(cfg)
 	}
 	cfg.SetDefaults()
 	gw, err := gatehouse.New(cfg)
@@ -132,7 +139,7 @@ func (s *benchSetup) request(b *testing.B, base string) *http.Request {
 // -handler variants call ServeHTTP directly, leaving out the client hop.
 // Besides ns/op it reports the median request latency as p50-µs.
 func BenchmarkProxiedGET(b *testing.B) {
-	s := newBenchSetup(b)
+	s := newBenchSetup(b, nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
 	b.Cleanup(client.CloseIdleConnections)
 
@@ -195,5 +202,49 @@ func runParallel(b *testing.B, do func()) {
 	if len(all) > 0 {
 		slices.Sort(all)
 		b.ReportMetric(float64(all[len(all)/2].Nanoseconds())/1e3, "p50-µs")
+	}
+}
+
+// BenchmarkSessionStores runs the authenticated GET through Gatehouse with
+// each session store in one run: memory, bolt and Redis (the test Redis
+// server; see redistest). Compare their ns/op and p50-µs.
+func BenchmarkSessionStores(b *testing.B) {
+	key, _ := seal.GenerateKey("bench")
+	redisURL := os.Getenv(redistest.EnvURL)
+	if redisURL == "" {
+		redisURL = redistest.Start(b).URL()
+	}
+	stores := []struct {
+		name string
+		set  func(*config.Config)
+	}{
+		{"memory", nil},
+		{"bolt", func(c *config.Config) {
+			c.Session.Store, c.Session.BoltPath, c.Session.Keys = "bolt", filepath.Join(b.TempDir(), "bench.db"), []string{key}
+		}},
+		{"redis", func(c *config.Config) {
+			c.Session.Store, c.Session.RedisURL, c.Session.Keys = "redis", redisURL, []string{key}
+			c.Redis.KeyPrefix = "{gatehouse-bench}:"
+		}},
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
+	b.Cleanup(client.CloseIdleConnections)
+	for _, st := range stores {
+		s := newBenchSetup(b, st.set)
+		b.Run(st.name, func(b *testing.B) {
+			base := s.request(b, s.gwURL)
+			runParallel(b, func() {
+				resp, err := client.Do(base.Clone(base.Context()))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("%s: status %d", st.name, resp.StatusCode)
+				}
+			})
+		})
 	}
 }

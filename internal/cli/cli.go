@@ -135,6 +135,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := newLogger(cfg.Log, stderr)
+	useRedisLogger(logger)
 	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger))
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse serve:", err)
