@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/admin"
 	"github.com/gatehouse-bff/gatehouse/bff"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/csrf"
@@ -334,6 +335,72 @@ type ownedRedis struct {
 
 func (o *ownedRedis) Close() error { return o.client.Close() }
 
+// Sessions returns the session administration service, for embedders that
+// end a user's sessions from their own code (on account deletion, say).
+func (g *Gateway) Sessions() *admin.Service { return admin.NewService(g.sessions) }
+
+// AdminHandler returns the operator API (sessions by subject or sid) and
+// the health endpoints, for a separate admin listener. With token empty
+// the session API answers loopback callers only.
+func (g *Gateway) AdminHandler(token string) (http.Handler, error) {
+	api, err := admin.NewHandler(admin.HandlerOptions{
+		Service: g.Sessions(),
+		Issuer: func(ctx context.Context) (string, error) {
+			p, err := g.provider.Get(ctx)
+			if err != nil {
+				return "", err
+			}
+			return p.Issuer(), nil
+		},
+		Token:  token,
+		Logger: g.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(admin.Path, api)
+	mux.HandleFunc("/healthz", g.Healthz)
+	mux.HandleFunc("/readyz", g.Readyz)
+	return mux, nil
+}
+
+// Ready reports whether the gateway can serve logins and sessions: the
+// provider's discovery document is loaded and the session store answers.
+func (g *Gateway) Ready(ctx context.Context) error {
+	if _, err := g.provider.Get(ctx); err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+	if p, ok := g.store.(session.Pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
+}
+
+// Healthz answers 200 while the process serves (liveness).
+func (g *Gateway) Healthz(w http.ResponseWriter, r *http.Request) {
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Readyz answers 200 when Ready, else 503 naming the failing part
+// (readiness). The detail goes to the log only.
+func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := g.Ready(ctx); err != nil {
+		g.log.WarnContext(ctx, "not ready", "request_id", httpx.RequestID(ctx), "err", err)
+		part := "store"
+		if g.provider.Loaded() == nil {
+			part = "provider"
+		}
+		httpx.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "failing": part})
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
 // Close releases the Gateway's store. In-flight requests should be drained
 // first (http.Server.Shutdown).
 func (g *Gateway) Close() error {
@@ -357,7 +424,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.bff.User(w, r)
 		case "logout":
 			g.bff.Logout(w, r)
+		case "sessions":
+			g.bff.Sessions(w, r)
+		case "healthz":
+			g.Healthz(w, r)
+		case "readyz":
+			g.Readyz(w, r)
 		default:
+			if strings.HasPrefix(rest, "sessions/") {
+				g.bff.Sessions(w, r)
+				return
+			}
 			httpx.JSONError(w, r, http.StatusNotFound, "not_found", "")
 		}
 		return

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse"
+	"github.com/gatehouse-bff/gatehouse/admin"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/seal"
 )
@@ -147,16 +148,47 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gatehouse serve:", err)
 		return 1
 	}
-	banner(stdout, cfg, ln.Addr().String())
-	if err := Serve(ctx, ln, gw, cfg.Server.ShutdownTimeout, logger); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	adminAddr := "off"
+	if cfg.Admin.Listen != "off" {
+		if err := admin.ListenCheck(cfg.Admin.Listen, cfg.Admin.Token); err != nil {
+			fmt.Fprintln(stderr, "gatehouse serve:", err)
+			return 2
+		}
+		ah, err := gw.AdminHandler(cfg.Admin.Token)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatehouse serve:", err)
+			return 1
+		}
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatehouse serve: admin listener:", err)
+			return 1
+		}
+		adminAddr = aln.Addr().String()
+		go func() { errc <- Serve(ctx, aln, ah, cfg.Server.ShutdownTimeout, logger) }()
+	}
+	banner(stdout, cfg, ln.Addr().String(), adminAddr)
+	go func() { errc <- Serve(ctx, ln, gw, cfg.Server.ShutdownTimeout, logger) }()
+	// Either server ending (a signal, or a failure) stops both.
+	err = <-errc
+	cancel()
+	if cfg.Admin.Listen != "off" {
+		if err2 := <-errc; err == nil {
+			err = err2
+		}
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(stderr, "gatehouse serve:", err)
 		return 1
 	}
 	return 0
 }
 
-func banner(w io.Writer, cfg *config.Config, addr string) {
-	fmt.Fprintf(w, "gatehouse %s\n  listening  %s\n  public     %s\n  provider   %s\n  store      %s\n", version(), addr, cfg.Server.PublicURL, cfg.OIDC.Issuer, cfg.Session.Store)
+func banner(w io.Writer, cfg *config.Config, addr, adminAddr string) {
+	fmt.Fprintf(w, "gatehouse %s\n  listening  %s\n  public     %s\n  admin      %s\n  provider   %s\n  store      %s\n", version(), addr, cfg.Server.PublicURL, adminAddr, cfg.OIDC.Issuer, cfg.Session.Store)
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(w, "  route      %s -> %s (token: %s)\n", r.Prefix, r.Upstream, r.Token)
 	}

@@ -1,0 +1,190 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+)
+
+// Path is where the handler serves the session API.
+const Path = "/admin/sessions"
+
+// HandlerOptions configure the operator handler.
+type HandlerOptions struct {
+	// Service does the work. Required.
+	Service *Service
+	// Issuer returns the provider's verified issuer, which scopes every
+	// call. Required; an error answers 503.
+	Issuer func(ctx context.Context) (string, error)
+	// Token is the bearer credential every request must present
+	// ("Authorization: Bearer <token>"). When empty, only callers whose
+	// connection comes from a loopback address are served: such a handler
+	// MUST NOT be reachable through a reverse proxy on the same host,
+	// since the proxy's connections come from loopback too. ListenCheck
+	// refuses a non-loopback listen address without a token.
+	Token string
+	// Logger records what operators ended; nil discards.
+	Logger *slog.Logger
+}
+
+type handler struct {
+	opts      HandlerOptions
+	tokenHash [sha256.Size]byte
+}
+
+// NewHandler returns the operator session API:
+//
+//	GET    /admin/sessions?sub=S           the subject's live sessions, newest first
+//	DELETE /admin/sessions?sub=S           end all of the subject's sessions
+//	DELETE /admin/sessions?sid=X           end the sessions of a provider session id
+//	DELETE /admin/sessions?sub=S&handle=H  end one session of the subject
+//
+// A DELETE answers {"ended": n}; ending one unknown handle answers 404.
+// Every response is JSON and not to be cached. A request without the token
+// (or, with no token configured, from a non-loopback address) answers 401.
+func NewHandler(opts HandlerOptions) (http.Handler, error) {
+	if opts.Service == nil || opts.Issuer == nil {
+		return nil, errors.New("admin: a service and an issuer source are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &handler{opts: opts, tokenHash: sha256.Sum256([]byte(opts.Token))}, nil
+}
+
+// Ended is the answer to a DELETE.
+type Ended struct {
+	Ended int `json:"ended"`
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.authorized(r) {
+		// RFC 6750 §3: a protected resource names its scheme in the challenge.
+		challenge := `Bearer realm="gatehouse-admin"`
+		if r.Header.Get("Authorization") != "" {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+		httpx.JSONError(w, r, http.StatusUnauthorized, "unauthorized", "A valid admin token is required.")
+		return
+	}
+	if r.URL.Path != Path {
+		httpx.JSONError(w, r, http.StatusNotFound, "not_found", "")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
+		w.Header().Set("Allow", "GET, DELETE")
+		httpx.JSONError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "")
+		return
+	}
+	q := r.URL.Query()
+	sub, sid, handle := q.Get("sub"), q.Get("sid"), q.Get("handle")
+	switch {
+	case r.Method == http.MethodGet && (sub == "" || sid != "" || handle != ""):
+		httpx.JSONError(w, r, http.StatusBadRequest, "invalid_request", "Listing takes exactly one parameter: sub.")
+		return
+	case r.Method == http.MethodDelete && (sub == "") == (sid == ""):
+		httpx.JSONError(w, r, http.StatusBadRequest, "invalid_request", "Ending sessions takes either sub (with an optional handle) or sid.")
+		return
+	case handle != "" && sub == "":
+		httpx.JSONError(w, r, http.StatusBadRequest, "invalid_request", "A handle needs the sub it belongs to.")
+		return
+	}
+	ctx := r.Context()
+	issuer, err := h.opts.Issuer(ctx)
+	if err != nil {
+		h.opts.Logger.ErrorContext(ctx, "admin: provider issuer unavailable", "err", err)
+		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The provider has not been discovered yet.")
+		return
+	}
+	if r.Method == http.MethodGet {
+		list, err := h.opts.Service.List(ctx, issuer, sub)
+		if err != nil {
+			h.fail(w, r, "list sessions", err)
+			return
+		}
+		httpx.JSON(w, http.StatusOK, list)
+		return
+	}
+	var n int
+	switch {
+	case handle != "":
+		var ok bool
+		if ok, err = h.opts.Service.EndHandle(ctx, issuer, sub, handle); ok {
+			n = 1
+		} else if err == nil {
+			httpx.JSONError(w, r, http.StatusNotFound, "not_found", "The subject has no live session with that handle.")
+			return
+		}
+	case sub != "":
+		n, err = h.opts.Service.EndSubject(ctx, issuer, sub)
+	default:
+		n, err = h.opts.Service.EndSID(ctx, issuer, sid)
+	}
+	if err != nil {
+		h.fail(w, r, "end sessions", err)
+		return
+	}
+	h.opts.Logger.InfoContext(ctx, "admin: sessions ended by an operator", "sub", sub, "sid", sid, "handle", handle, "ended", n, "remote", r.RemoteAddr)
+	httpx.JSON(w, http.StatusOK, Ended{Ended: n})
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, ErrListUnsupported) {
+		httpx.JSONError(w, r, http.StatusNotImplemented, "not_supported", "The session store cannot list sessions.")
+		return
+	}
+	h.opts.Logger.ErrorContext(r.Context(), "admin: "+what, "err", err)
+	httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store cannot be reached right now.")
+}
+
+// authorized reports whether r may use the API: it carries the configured
+// bearer token, or no token is configured and it comes from loopback.
+func (h *handler) authorized(r *http.Request) bool {
+	if h.opts.Token == "" {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		return err == nil && ap.Addr().Unmap().IsLoopback()
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	// RFC 7235 §2.1: the scheme name is case-insensitive.
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	// Comparing fixed-size hashes in constant time reveals neither the
+	// token nor its length through timing.
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
+}
+
+// ListenCheck returns an error when an admin listener on addr would be
+// reachable from the network without a token: addr must be a loopback
+// address ("localhost" or a loopback IP) unless token is set.
+func ListenCheck(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("admin: listen address %q must be host:port: %w", addr, err)
+	}
+	if token != "" || loopbackHost(host) {
+		return nil
+	}
+	return fmt.Errorf("admin: listen address %q is not a loopback address; set an admin token, or listen on 127.0.0.1 or [::1], so that the session API is not open to the network", addr)
+}
+
+// loopbackHost reports whether host is "localhost" or a loopback IP. An
+// empty host (all interfaces) is not.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
