@@ -1,5 +1,5 @@
 // Package bff serves the session endpoints a browser frontend calls besides
 // login: the user endpoint (who is signed in, in Duende BFF's claim-array
-// shape) and the logout endpoint (end the session here and at the
-// provider).
+// shape), the logout endpoint (end the session here and at the provider)
+// and the session list (the user's own sessions, to end one or all others).
 package bff
