@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/admin"
+	"github.com/gatehouse-bff/gatehouse/backchannel"
 	"github.com/gatehouse-bff/gatehouse/bff"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/csrf"
@@ -71,10 +72,12 @@ type Gateway struct {
 	tokens   *tokens.Manager
 	login    *login.Handler
 	bff      *bff.Handler
-	csrf     *csrf.Protection
-	proxy    *proxy.Proxy
-	frontend http.Handler
-	trusted  []netip.Prefix
+	// backchannel ends sessions when the provider says so.
+	backchannel *backchannel.Handler
+	csrf        *csrf.Protection
+	proxy       *proxy.Proxy
+	frontend    http.Handler
+	trusted     []netip.Prefix
 
 	prefix, callbackPath string
 }
@@ -175,6 +178,21 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		AuthParams: cfg.OIDC.AuthParams,
 		Logger:     g.log,
 		Now:        o.now,
+	})
+	if err != nil {
+		g.store.Close()
+		return nil, err
+	}
+	g.backchannel, err = backchannel.New(backchannel.Options{
+		Provider:    g.provider,
+		Store:       g.store,
+		Once:        once,
+		AllSessions: cfg.BFF.BackchannelAllSessions,
+		Now:         o.now,
+		Logger:      g.log,
+		OnEnd: func(ctx context.Context, keys []string, reason string) {
+			g.log.InfoContext(ctx, "sessions ended", "request_id", httpx.RequestID(ctx), "count", len(keys), "reason", reason)
+		},
 	})
 	if err != nil {
 		g.store.Close()
@@ -424,6 +442,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.bff.User(w, r)
 		case "logout":
 			g.bff.Logout(w, r)
+		case "backchannel":
+			// Server to server: the signed logout token is the only
+			// credential, so no CSRF check and no session.
+			g.backchannel.ServeHTTP(w, r)
 		case "sessions":
 			g.bff.Sessions(w, r)
 		case "healthz":

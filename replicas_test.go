@@ -269,3 +269,56 @@ func TestSessionsSurviveRestartAndKeyRotation(t *testing.T) {
 		})
 	}
 }
+
+// postLogoutToken delivers a back-channel logout token as a provider would.
+func postLogoutToken(t *testing.T, e *env, token string) int {
+	t.Helper()
+	resp, err := e.srv.Client().PostForm(e.publicURL+"/bff/backchannel", url.Values{"logout_token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && resp.Header.Get("Cache-Control") != "no-store" {
+		t.Error("back-channel success without Cache-Control: no-store")
+	}
+	return resp.StatusCode
+}
+
+func TestBackchannelLogoutAcrossReplicas(t *testing.T) {
+	a, b, op, _, _ := replicas(t)
+	first, second := a.browser(), b.browser()
+	first.login("/")
+	firstSID := op.LastSID()
+	second.login("/")
+
+	// An invalid token changes nothing.
+	if code := postLogoutToken(t, b, op.LogoutToken(hostileop.LogoutClaims{SessionID: firstSID}, hostileop.LogoutNoncePresent)); code != http.StatusBadRequest {
+		t.Errorf("logout token with a nonce = %d, want 400", code)
+	}
+	if status, _ := first.user(); status != http.StatusOK {
+		t.Fatal("an invalid logout token ended a session")
+	}
+
+	// A sid token delivered to B ends the session made on A, only that one.
+	token := op.LogoutToken(hostileop.LogoutClaims{Subject: hostileop.DefaultSubject, SessionID: firstSID})
+	if code := postLogoutToken(t, b, token); code != http.StatusOK {
+		t.Fatalf("valid sid logout token = %d\n%s", code, b.logs.String())
+	}
+	if status, _ := first.user(); status != http.StatusUnauthorized {
+		t.Errorf("session named by the sid still answers %d on A", status)
+	}
+	if status, _ := second.user(); status != http.StatusOK {
+		t.Errorf("another session of the user ended by a sid token: %d", status)
+	}
+	// Its replay, to the other replica, is refused: the jti is shared.
+	if code := postLogoutToken(t, a, token); code != http.StatusBadRequest {
+		t.Errorf("replayed logout token on the other replica = %d, want 400", code)
+	}
+	// A sub-only token ends every session of the user.
+	if code := postLogoutToken(t, a, op.LogoutToken(hostileop.LogoutClaims{Subject: hostileop.DefaultSubject})); code != http.StatusOK {
+		t.Fatalf("sub logout token = %d", code)
+	}
+	if status, _ := second.user(); status != http.StatusUnauthorized {
+		t.Errorf("sub-only logout token left a session alive: %d", status)
+	}
+}

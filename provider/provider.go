@@ -124,9 +124,8 @@ func Discover(ctx context.Context, opts Options) (*Provider, error) {
 		Scopes:       opts.Scopes,
 	}
 	// The key set refetches the JWKS when a token names an unknown kid
-	// (OpenID Connect Core §10.1.1); the background context only carries
-	// the HTTP client.
-	p.verifier = op.VerifierContext(oidc.ClientContext(context.Background(), opts.HTTPClient), &oidc.Config{
+	// (OpenID Connect Core §10.1.1), rate-limited.
+	p.verifier = oidc.NewVerifier(p.meta.Issuer, newKeySet(p.meta.JWKSURI, opts.HTTPClient, p.algs), &oidc.Config{
 		ClientID:             opts.ClientID,
 		SupportedSigningAlgs: p.algs,
 		Now:                  opts.Now,
