@@ -15,6 +15,7 @@ type Config struct {
 	Frontend Frontend `yaml:"frontend"`
 	Redis    Redis    `yaml:"redis"`
 	Admin    Admin    `yaml:"admin"`
+	Tracing  Tracing  `yaml:"tracing"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -34,6 +35,27 @@ type Server struct {
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGTERM.
 	// Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TLSCert and TLSKey name PEM files to serve HTTPS with; both or
+	// neither. They are reloaded when they change on disk.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// ReadHeaderTimeout bounds reading request headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// WriteTimeout bounds writing a response of the session endpoints;
+	// proxied API and frontend responses are bounded by their route's
+	// timeout instead, so that streams are not cut. Default 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxHeaderBytes bounds request headers; larger get 431. Default 32 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBodyBytes bounds request bodies of the session endpoints; larger
+	// get 413. Default 64 KiB. API routes are not limited by Gatehouse.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RateLimit limits requests per client IP to the login, callback and
+	// back-channel endpoints: this many per minute, with the same burst.
+	// Default 60; negative turns it off.
+	RateLimit int `yaml:"rate_limit"`
 }
 
 // OIDC configures the provider and Gatehouse's client registration there.
@@ -203,6 +225,17 @@ type Admin struct {
 	Token string `yaml:"token"`
 	// TokenFile names a file holding the token.
 	TokenFile string `yaml:"token_file"`
+}
+
+// Tracing configures OpenTelemetry tracing. Off unless an endpoint is set.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/HTTP collector, such as
+	// http://127.0.0.1:4318. Empty turns tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// ServiceName names the service in traces. Default "gatehouse".
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio is the share of traces sampled (0..1). Default 1.
+	SampleRatio *float64 `yaml:"sample_ratio"`
 }
 
 // Log configures logging.

@@ -238,6 +238,29 @@ func (c *Config) SetDefaults() {
 	if c.Server.ShutdownTimeout == 0 {
 		c.Server.ShutdownTimeout = 30 * time.Second
 	}
+	if c.Server.ReadHeaderTimeout == 0 {
+		c.Server.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.Server.IdleTimeout == 0 {
+		c.Server.IdleTimeout = 120 * time.Second
+	}
+	if c.Server.WriteTimeout == 0 {
+		c.Server.WriteTimeout = 30 * time.Second
+	}
+	if c.Server.MaxHeaderBytes == 0 {
+		c.Server.MaxHeaderBytes = 32 << 10
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 64 << 10
+	}
+	if c.Server.RateLimit == 0 {
+		c.Server.RateLimit = 60
+	}
+	setDefault(&c.Tracing.ServiceName, "gatehouse")
+	if c.Tracing.SampleRatio == nil {
+		one := 1.0
+		c.Tracing.SampleRatio = &one
+	}
 	setDefault(&c.BFF.Prefix, "/bff")
 	c.BFF.Prefix = "/" + strings.Trim(c.BFF.Prefix, "/")
 	setDefault(&c.BFF.CSRFHeader, "X-CSRF")

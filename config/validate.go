@@ -33,6 +33,20 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		p.add("server.listen %q must be host:port", c.Server.Listen)
 	}
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		p.add("server.tls_cert and server.tls_key go together")
+	}
+	if c.Server.ReadHeaderTimeout < 0 || c.Server.IdleTimeout < 0 || c.Server.WriteTimeout < 0 || c.Server.MaxHeaderBytes < 0 || c.Server.MaxBodyBytes < 0 {
+		p.add("server timeouts and limits must not be negative")
+	}
+	if r := c.Tracing.SampleRatio; r != nil && (*r < 0 || *r > 1) {
+		p.add("tracing.sample_ratio must be between 0 and 1")
+	}
+	if c.Tracing.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.Tracing.OTLPEndpoint); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			p.add("tracing.otlp_endpoint %q must be an http(s) URL", c.Tracing.OTLPEndpoint)
+		}
+	}
 	for _, tp := range c.Server.TrustedProxies {
 		if _, err := ParsePrefix(tp); err != nil {
 			p.add("server.trusted_proxies: %q is not an IP address or CIDR range", tp)

@@ -97,22 +97,6 @@ func printProblems(w io.Writer, err error) {
 	fmt.Fprintf(w, "  - %v\n", err)
 }
 
-func check(args []string, stdout, stderr io.Writer) int {
-	cfg, _, err := loadConfig("check", args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatehouse check: the configuration cannot be read:")
-		printProblems(stderr, err)
-		return 2
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(stderr, "gatehouse check: the configuration has problems:")
-		printProblems(stderr, err)
-		return 2
-	}
-	fmt.Fprintln(stdout, "gatehouse check: configuration is valid")
-	return 0
-}
-
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Level))
