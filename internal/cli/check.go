@@ -20,4 +20,3 @@ func check(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "gatehouse check: configuration is valid")
 	return 0
 }
-
