@@ -15,7 +15,7 @@ import (
 // once and refreshing its token when needed), forward. A route never
 // redirects to the provider: no session is 401, forgery is 403.
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, route *proxy.Route) {
-	if err := g.csrf.Check(r); err != nil {
+	if err := g.checkCSRF(r); err != nil {
 		httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
 		return
 	}

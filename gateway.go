@@ -20,8 +20,10 @@ import (
 	"github.com/gatehouse-bff/gatehouse/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/login"
+	"github.com/gatehouse-bff/gatehouse/metrics"
 	"github.com/gatehouse-bff/gatehouse/provider"
 	"github.com/gatehouse-bff/gatehouse/proxy"
+	"github.com/gatehouse-bff/gatehouse/ratelimit"
 	"github.com/gatehouse-bff/gatehouse/seal"
 	"github.com/gatehouse-bff/gatehouse/session"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
@@ -29,6 +31,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/gatehouse-bff/gatehouse/tokens"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
 )
 
 // Config is Gatehouse's configuration; see package config.
@@ -43,6 +46,7 @@ type options struct {
 	transport  http.RoundTripper
 	now        func() time.Time
 	store      session.Store
+	metrics    *metrics.Metrics
 }
 
 // WithLogger sets the logger. Default: discard.
@@ -61,6 +65,9 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // Gateway closes it on Close.
 func WithStore(s session.Store) Option { return func(o *options) { o.store = s } }
 
+// WithMetrics records the gateway's metrics in m (see package metrics).
+func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+
 // Gateway is the BFF: an http.Handler serving the session endpoints, the
 // API routes and the frontend. It is safe for concurrent use.
 type Gateway struct {
@@ -78,6 +85,12 @@ type Gateway struct {
 	proxy       *proxy.Proxy
 	frontend    http.Handler
 	trusted     []netip.Prefix
+	metrics     *metrics.Metrics
+
+	// endpoints are the session endpoints by name under the prefix; apis
+	// the handlers of the API routes.
+	endpoints map[string]http.Handler
+	apis      map[*proxy.Route]http.Handler
 
 	prefix, callbackPath string
 }
@@ -101,7 +114,16 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: cfg.OIDC.Timeout}
 	}
-	g := &Gateway{cfg: cfg, log: o.logger, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
+	if o.metrics != nil {
+		c := *o.httpClient
+		base := c.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c.Transport = metrics.InstrumentRoundTripper(o.metrics, "provider", base)
+		o.httpClient = &c
+	}
+	g := &Gateway{cfg: cfg, log: o.logger, metrics: o.metrics, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
 	for _, tp := range cfg.Server.TrustedProxies {
 		p, _ := config.ParsePrefix(tp) // checked by Validate
 		g.trusted = append(g.trusted, p)
@@ -127,6 +149,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	g.store = metrics.InstrumentStore(g.metrics, g.store)
 	once, ok := g.store.(session.OnceStore)
 	if !ok {
 		g.store.Close()
@@ -141,6 +164,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
 		Now:             o.now,
 		OnEnd: func(ctx context.Context, s *session.Session, reason string) {
+			g.metrics.SessionEnded(reason)
 			g.log.InfoContext(ctx, "session ended", "request_id", httpx.RequestID(ctx), "session", s.Handle, "reason", reason)
 		},
 	})
@@ -162,12 +186,13 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Now:          o.now,
 	}, 0)
 	g.tokens = tokens.New(tokens.Options{
-		Provider: g.provider,
-		Sessions: g.sessions,
-		Skew:     cfg.OIDC.RefreshSkew,
-		Locker:   locker,
-		Now:      o.now,
-		Logger:   g.log,
+		Provider:  g.provider,
+		Sessions:  g.sessions,
+		Skew:      cfg.OIDC.RefreshSkew,
+		Locker:    locker,
+		Now:       o.now,
+		Logger:    g.log,
+		OnRefresh: g.metrics.Refresh,
 	})
 	g.login, err = login.New(login.Options{
 		Provider:   g.provider,
@@ -178,6 +203,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		AuthParams: cfg.OIDC.AuthParams,
 		Logger:     g.log,
 		Now:        o.now,
+		OnLogin:    func(context.Context, *session.Session) { g.metrics.SessionStarted() },
 	})
 	if err != nil {
 		g.store.Close()
@@ -191,6 +217,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Now:         o.now,
 		Logger:      g.log,
 		OnEnd: func(ctx context.Context, keys []string, reason string) {
+			for range keys {
+				g.metrics.SessionEnded(reason)
+			}
 			g.log.InfoContext(ctx, "sessions ended", "request_id", httpx.RequestID(ctx), "count", len(keys), "reason", reason)
 		},
 	})
@@ -212,7 +241,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Provider:              g.provider,
 		Sessions:              g.sessions,
 		Tokens:                g.tokens,
-		CSRF:                  g.csrf.Check,
+		CSRF:                  g.checkCSRF,
 		UserClaims:            cfg.BFF.UserClaims,
 		RevokeOnLogout:        *cfg.OIDC.RevokeOnLogout,
 		PostLogoutRedirectURI: cfg.OIDC.PostLogoutRedirectURI,
@@ -237,7 +266,25 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	g.buildEndpoints()
 	return g, nil
+}
+
+// checkCSRF is the anti-forgery check of the API routes and the session
+// endpoints, counted by reason.
+func (g *Gateway) checkCSRF(r *http.Request) error {
+	err := g.csrf.Check(r)
+	if err != nil && g.metrics != nil {
+		reason := "cross_origin"
+		switch {
+		case errors.Is(err, csrf.ErrMissingHeader):
+			reason = "header"
+		case errors.Is(err, csrf.ErrMissingOrigin):
+			reason = "websocket_origin"
+		}
+		g.metrics.CSRFRejected(reason)
+	}
+	return err
 }
 
 func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*proxy.Proxy, error) {
@@ -263,6 +310,7 @@ func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*prox
 		PublicURL:      pub,
 		CookiePrefix:   g.cfg.Session.CookieName,
 		Logger:         g.log,
+		OnLeak:         g.metrics.LeakBlocked,
 	})
 }
 
@@ -429,47 +477,114 @@ func (g *Gateway) Close() error {
 // then the API routes, then the frontend.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = g.withRequestID(w, r)
+	name, h := g.route(r)
+	if g.metrics != nil {
+		g.metrics.Middleware(func(*http.Request) string { return name }, h).ServeHTTP(w, r)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// route picks the handler for r and a low-cardinality name for it.
+func (g *Gateway) route(r *http.Request) (string, http.Handler) {
 	path := r.URL.Path
 	if path == g.callbackPath {
-		g.login.Callback(w, r)
-		return
+		return "bff_callback", g.endpoints["callback"]
 	}
 	if rest, ok := strings.CutPrefix(path, g.prefix+"/"); ok {
-		switch rest {
-		case "login":
-			g.login.Login(w, r)
-		case "user":
-			g.bff.User(w, r)
-		case "logout":
-			g.bff.Logout(w, r)
-		case "backchannel":
-			// Server to server: the signed logout token is the only
-			// credential, so no CSRF check and no session.
-			g.backchannel.ServeHTTP(w, r)
-		case "sessions":
-			g.bff.Sessions(w, r)
-		case "healthz":
-			g.Healthz(w, r)
-		case "readyz":
-			g.Readyz(w, r)
-		default:
-			if strings.HasPrefix(rest, "sessions/") {
-				g.bff.Sessions(w, r)
-				return
-			}
-			httpx.JSONError(w, r, http.StatusNotFound, "not_found", "")
+		if h, ok := g.endpoints[rest]; ok {
+			return "bff_" + rest, h
 		}
-		return
+		if strings.HasPrefix(rest, "sessions/") {
+			return "bff_sessions", g.endpoints["sessions"]
+		}
+		return "not_found", notFound
 	}
 	if route, ok := g.proxy.Match(r); ok {
-		g.serveAPI(w, r, route)
-		return
+		if h, ok := g.apis[route]; ok {
+			return "api:" + route.Prefix, h
+		}
 	}
 	if g.frontend != nil {
-		g.frontend.ServeHTTP(w, r)
-		return
+		return "frontend", g.frontend
 	}
+	return "not_found", notFound
+}
+
+var notFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	httpx.JSONError(w, r, http.StatusNotFound, "not_found", "")
+})
+
+// buildEndpoints prepares the handler of each session endpoint, with the
+// body limit and, for the endpoints anyone can call without a session, the
+// per-client rate limit.
+func (g *Gateway) buildEndpoints() {
+	limitBody := func(h http.HandlerFunc) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, g.cfg.Server.MaxBodyBytes)
+			h(w, r)
+		})
+	}
+	limited := func(name string, h http.Handler) http.Handler {
+		if g.cfg.Server.RateLimit < 0 {
+			return h
+		}
+		l := ratelimit.New(ratelimit.Options{
+			Rate:      rate.Limit(float64(g.cfg.Server.RateLimit) / 60),
+			Burst:     g.cfg.Server.RateLimit,
+			OnLimited: func(*http.Request) { g.metrics.RateLimited(name) },
+		})
+		return l.Handler(g.clientIP, h)
+	}
+	g.endpoints = map[string]http.Handler{
+		"login":    limited("bff_login", limitBody(g.login.Login)),
+		"callback": limited("bff_callback", limitBody(g.login.Callback)),
+		// Server to server: the signed logout token is the only
+		// credential, so no CSRF check and no session.
+		"backchannel": limited("bff_backchannel", g.backchannel),
+		"user":        limitBody(g.bff.User),
+		"logout":      limitBody(g.bff.Logout),
+		"sessions":    limitBody(g.bff.Sessions),
+		"healthz":     http.HandlerFunc(g.Healthz),
+		"readyz":      http.HandlerFunc(g.Readyz),
+	}
+	g.apis = make(map[*proxy.Route]http.Handler)
+	for _, route := range g.proxy.Routes() {
+		g.apis[route] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveAPI(w, r, route) })
+	}
+}
+
+// clientIP is the address of the browser: the peer, or, when the peer is a
+// trusted proxy, the right-most X-Forwarded-For hop that is not one.
+func (g *Gateway) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := ap.Addr().Unmap()
+	if !g.trustedAddr(ip) {
+		return ip
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip
+		}
+		if hop = hop.Unmap(); !g.trustedAddr(hop) {
+			return hop
+		}
+	}
+	return ip
+}
+
+func (g *Gateway) trustedAddr(ip netip.Addr) bool {
+	for _, p := range g.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // withRequestID gives the request an id: the inbound X-Request-Id when a
@@ -485,13 +600,5 @@ func (g *Gateway) withRequestID(w http.ResponseWriter, r *http.Request) *http.Re
 
 func (g *Gateway) fromTrustedProxy(r *http.Request) bool {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	for _, p := range g.trusted {
-		if p.Contains(ap.Addr().Unmap()) {
-			return true
-		}
-	}
-	return false
+	return err == nil && g.trustedAddr(ap.Addr().Unmap())
 }

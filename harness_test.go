@@ -101,6 +101,8 @@ type env struct {
 	logs      *syncBuffer
 	publicURL string
 	spy       *tokenSpy
+	// extra options for gatehouse.New, set before start.
+	options []gatehouse.Option
 }
 
 // tokenSpy watches the gateway's calls to the provider and collects every
@@ -210,8 +212,9 @@ func (e *env) newGateway(issuer string, mutate func(*config.Config)) *gatehouse.
 	}
 	cfg.SetDefaults()
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger), gatehouse.WithClock(e.clock.Now),
-		gatehouse.WithHTTPClient(&http.Client{Transport: e.spy, Timeout: 10 * time.Second}))
+	opts := append([]gatehouse.Option{gatehouse.WithLogger(logger), gatehouse.WithClock(e.clock.Now),
+		gatehouse.WithHTTPClient(&http.Client{Transport: e.spy, Timeout: 10 * time.Second})}, e.options...)
+	gw, err := gatehouse.New(cfg, opts...)
 	if err != nil {
 		e.t.Fatalf("gatehouse.New: %v", err)
 	}

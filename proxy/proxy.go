@@ -90,6 +90,9 @@ type Options struct {
 	// SkipLeakGuard turns off the token leak guard (see the package
 	// documentation). It MUST NOT be set in production.
 	SkipLeakGuard bool
+	// OnLeak, when set, is called each time the leak guard blocks a
+	// response, for metrics.
+	OnLeak func()
 }
 
 // Proxy forwards requests along a fixed set of routes. It is safe for
@@ -104,6 +107,7 @@ type Proxy struct {
 	requestIDFold  string // lower-case form for foldEqual
 	log            *slog.Logger
 	leakGuard      bool
+	onLeak         func()
 }
 
 type entry struct {
@@ -123,6 +127,7 @@ func New(routes []Route, opts Options) (*Proxy, error) {
 		requestID:      http.CanonicalHeaderKey(opts.RequestIDHeader),
 		log:            opts.Logger,
 		leakGuard:      !opts.SkipLeakGuard,
+		onLeak:         opts.OnLeak,
 	}
 	if p.requestID == "" {
 		p.requestID = "X-Request-Id"
@@ -282,6 +287,16 @@ func (p *Proxy) Match(r *http.Request) (*Route, bool) {
 	return nil, false
 }
 
+// Routes returns the proxy's routes, longest prefix first; they are the
+// values Match returns and must not be modified.
+func (p *Proxy) Routes() []*Route {
+	out := make([]*Route, len(p.entries))
+	for i, e := range p.entries {
+		out[i] = &e.Route
+	}
+	return out
+}
+
 type tokenKey struct{}
 
 // WithToken returns a context carrying the access token to send upstream;
@@ -389,6 +404,7 @@ func (p *Proxy) serveGuarded(e *entry, x *exchange, w http.ResponseWriter, r *ht
 		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			panic(v)
 		}
+		p.leaked()
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: blocked upstream response containing the access token",
 			slog.String("request_id", x.requestID), slog.String("route", e.Prefix), slog.String("upstream", e.Upstream.Host),
 			slog.Bool("aborted", g.committed))
@@ -399,6 +415,12 @@ func (p *Proxy) serveGuarded(e *entry, x *exchange, w http.ResponseWriter, r *ht
 		httpx.JSONError(w, r, http.StatusBadGateway, "upstream_leak_blocked", "The upstream response was blocked.")
 	}()
 	e.rp.ServeHTTP(g, r)
+}
+
+func (p *Proxy) leaked() {
+	if p.onLeak != nil {
+		p.onLeak()
+	}
 }
 
 func exchangeFrom(ctx context.Context) *exchange {
@@ -465,6 +487,7 @@ func (p *Proxy) errorHandler(e *entry, w http.ResponseWriter, r *http.Request, e
 	}
 	switch {
 	case errors.Is(err, errLeak):
+		p.leaked()
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: blocked upstream response headers containing the access token", attrs[:3]...)
 		httpx.JSONError(w, r, http.StatusBadGateway, "upstream_leak_blocked", "The upstream response was blocked.")
 	case errors.Is(err, errUpstreamTimeout) || context.Cause(ctx) == errUpstreamTimeout:

@@ -18,7 +18,11 @@ import (
 	"github.com/gatehouse-bff/gatehouse"
 	"github.com/gatehouse-bff/gatehouse/admin"
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/logging"
+	"github.com/gatehouse-bff/gatehouse/metrics"
 	"github.com/gatehouse-bff/gatehouse/seal"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Version is the gatehouse version, set at build time with
@@ -97,16 +101,6 @@ func printProblems(w io.Writer, err error) {
 	fmt.Fprintf(w, "  - %v\n", err)
 }
 
-func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, _, err := loadConfig("serve", args, stderr)
 	if err != nil {
@@ -119,9 +113,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, err)
 		return 2
 	}
-	logger := newLogger(cfg.Log, stderr)
+	logger, err := logging.New(cfg.Log.Format, cfg.Log.Level, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve:", err)
+		return 2
+	}
 	useRedisLogger(logger)
-	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(reg)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve:", err)
+		return 1
+	}
+	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger), gatehouse.WithMetrics(m))
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse serve:", err)
 		return 1
@@ -146,16 +151,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "gatehouse serve:", err)
 			return 1
 		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler(reg))
+		mux.Handle("/", ah)
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
 			fmt.Fprintln(stderr, "gatehouse serve: admin listener:", err)
 			return 1
 		}
 		adminAddr = aln.Addr().String()
-		go func() { errc <- Serve(ctx, aln, ah, cfg.Server.ShutdownTimeout, logger) }()
+		go func() { errc <- Serve(ctx, aln, mux, cfg.Server.ShutdownTimeout, logger) }()
 	}
 	banner(stdout, cfg, ln.Addr().String(), adminAddr)
-	go func() { errc <- Serve(ctx, ln, gw, cfg.Server.ShutdownTimeout, logger) }()
+	go func() { errc <- Serve(ctx, ln, logging.AccessLog(logger, gw), cfg.Server.ShutdownTimeout, logger) }()
 	// Either server ending (a signal, or a failure) stops both.
 	err = <-errc
 	cancel()

@@ -1,0 +1,173 @@
+package metrics
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Middleware wraps next so that each request is counted in
+// gatehouse_http_requests_total{route,method,code}, timed in
+// gatehouse_http_request_duration_seconds{route} and tracked in
+// gatehouse_http_requests_in_flight{route}. route names the request's
+// route with a value from a small fixed set ("bff_login", "api:/api/",
+// "frontend"); it is called once per request, before next. Methods other
+// than the standard ones are counted as "OTHER". A connection hijacked for
+// an upgrade counts with code 101 unless the handler wrote another status,
+// and its lifetime is not observed as a request duration.
+//
+// The ResponseWriter given to next implements http.Flusher, http.Hijacker
+// and io.ReaderFrom, and has an Unwrap method, so streaming responses and
+// WebSocket upgrades work through it. A nil m returns next.
+func (m *Metrics) Middleware(route func(*http.Request) string, next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := route(r)
+		start := time.Now()
+		inFlight := m.inFlight.WithLabelValues(name)
+		inFlight.Inc()
+		defer inFlight.Dec()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		code := sw.code()
+		m.requests.WithLabelValues(name, method(r.Method), strconv.Itoa(code)).Inc()
+		if code != http.StatusSwitchingProtocols {
+			m.requestDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+// method bounds the method label: request methods are client-chosen.
+func method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// statusWriter remembers the final status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	hijacked bool
+}
+
+func (w *statusWriter) code() int {
+	switch {
+	case w.status != 0:
+		return w.status
+	case w.hijacked:
+		return http.StatusSwitchingProtocols
+	}
+	return http.StatusOK
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	// Informational responses other than 101 precede the final status.
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps the underlying writer's sendfile path for file responses.
+func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, src)
+}
+
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return conn, brw, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writerOnly hides every method but Write, so io.Copy cannot recurse into
+// ReadFrom.
+type writerOnly struct{ io.Writer }
+
+type opKey struct{}
+
+// WithOp returns a context that makes InstrumentRoundTripper record a
+// request made with it under op instead of the transport's default
+// operation, so one HTTP client can serve several provider endpoints
+// ("discovery", "jwks", "token", "userinfo", "revoke") and still be told
+// apart.
+func WithOp(ctx context.Context, op string) context.Context {
+	return context.WithValue(ctx, opKey{}, op)
+}
+
+// InstrumentRoundTripper returns a RoundTripper that records each round
+// trip through rt with m.ProviderCall: under the operation set on the
+// request context with WithOp, or else op; with its time to response
+// headers; and as a failure when the transport fails or the provider
+// answers with a 5xx status. A nil rt means http.DefaultTransport; a nil m
+// returns rt unchanged.
+func InstrumentRoundTripper(m *Metrics, op string, rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if m == nil {
+		return rt
+	}
+	return &roundTripper{m: m, op: op, next: rt}
+}
+
+type roundTripper struct {
+	m    *Metrics
+	op   string
+	next http.RoundTripper
+}
+
+// errServer marks a 5xx answer as a failed provider call.
+type errServer int
+
+func (e errServer) Error() string { return fmt.Sprintf("metrics: provider answered %d", int(e)) }
+
+func (t *roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	failure := err
+	if err == nil && resp.StatusCode >= 500 {
+		failure = errServer(resp.StatusCode)
+	}
+	op, ok := r.Context().Value(opKey{}).(string)
+	if !ok {
+		op = t.op
+	}
+	t.m.ProviderCall(op, time.Since(start), failure)
+	return resp, err
+}
