@@ -241,7 +241,7 @@ type browser struct {
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
 	b := &browser{e: e}
-	b.c = &http.Client{Jar: jar, Transport: &recorder{b: b, base: e.srv.Client().Transport}, Timeout: 30 * time.Second}
+	b.c = &http.Client{Jar: jar, Transport: &recorder{b: b, base: e.srv.Client().Transport}}
 	return b
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -189,12 +190,20 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 	}
 	_, hits := e.api.Last()
 
+	if r := b.do("GET", "/bff/readyz", nil, false); r.StatusCode != http.StatusOK {
+		t.Errorf("/bff/readyz with Redis up = %d", r.StatusCode)
+	}
+	goroutines := runtime.NumGoroutine()
 	srv.Stop()
-	for range 10 {
+	for i := range 100 {
 		resp := b.api("GET", "/api/x")
 		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("API with Redis down = %d, want 503", resp.StatusCode)
+			t.Errorf("API call %d with Redis down = %d, want 503", i, resp.StatusCode)
+			break
 		}
+	}
+	if r := b.do("GET", "/bff/readyz", nil, false); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/bff/readyz with Redis down = %d, want 503", r.StatusCode)
 	}
 	if status, _ := b.user(); status != http.StatusServiceUnavailable {
 		t.Errorf("/bff/user with Redis down = %d, want 503", status)
@@ -221,6 +230,14 @@ func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 			t.Fatal("traffic did not recover within 5s of Redis coming back")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if r := b.do("GET", "/bff/readyz", nil, false); r.StatusCode != http.StatusOK {
+		t.Errorf("/bff/readyz after recovery = %d", r.StatusCode)
+	}
+	// 100 failed requests left no goroutines behind (bounded pool and
+	// timeouts): a leak of one per request would show here.
+	if n := runtime.NumGoroutine(); n > goroutines+50 {
+		t.Errorf("goroutines grew from %d to %d across the outage", goroutines, n)
 	}
 }
 
