@@ -2,7 +2,6 @@ package gatehouse
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,17 +18,20 @@ import (
 	"github.com/gatehouse-bff/gatehouse/csrf"
 	"github.com/gatehouse-bff/gatehouse/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+	"github.com/gatehouse-bff/gatehouse/internal/redisconf"
 	"github.com/gatehouse-bff/gatehouse/login"
 	"github.com/gatehouse-bff/gatehouse/metrics"
 	"github.com/gatehouse-bff/gatehouse/provider"
 	"github.com/gatehouse-bff/gatehouse/proxy"
 	"github.com/gatehouse-bff/gatehouse/ratelimit"
 	"github.com/gatehouse-bff/gatehouse/seal"
+	"github.com/gatehouse-bff/gatehouse/server"
 	"github.com/gatehouse-bff/gatehouse/session"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/gatehouse-bff/gatehouse/tokens"
+	"github.com/gatehouse-bff/gatehouse/tracing"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 )
@@ -47,6 +49,7 @@ type options struct {
 	now        func() time.Time
 	store      session.Store
 	metrics    *metrics.Metrics
+	tracing    *tracing.Tracing
 }
 
 // WithLogger sets the logger. Default: discard.
@@ -67,6 +70,11 @@ func WithStore(s session.Store) Option { return func(o *options) { o.store = s }
 
 // WithMetrics records the gateway's metrics in m (see package metrics).
 func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithTracing traces provider, store and upstream calls with t (see package
+// tracing); inbound requests are traced by wrapping the Gateway in
+// t.Handler.
+func WithTracing(t *tracing.Tracing) Option { return func(o *options) { o.tracing = t } }
 
 // Gateway is the BFF: an http.Handler serving the session endpoints, the
 // API routes and the frontend. It is safe for concurrent use.
@@ -123,6 +131,15 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		c.Transport = metrics.InstrumentRoundTripper(o.metrics, "provider", base)
 		o.httpClient = &c
 	}
+	if o.tracing.Enabled() {
+		c := *o.httpClient
+		c.Transport = o.tracing.Transport("provider", c.Transport)
+		o.httpClient = &c
+		if o.transport == nil {
+			o.transport = proxy.NewTransport()
+		}
+		o.transport = o.tracing.Transport("upstream", o.transport)
+	}
 	g := &Gateway{cfg: cfg, log: o.logger, metrics: o.metrics, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
 	for _, tp := range cfg.Server.TrustedProxies {
 		p, _ := config.ParsePrefix(tp) // checked by Validate
@@ -149,7 +166,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	g.store = metrics.InstrumentStore(g.metrics, g.store)
+	g.store = metrics.InstrumentStore(g.metrics, o.tracing.Store(g.store))
 	once, ok := g.store.(session.OnceStore)
 	if !ok {
 		g.store.Close()
@@ -347,7 +364,7 @@ func openStore(cfg *Config, now func() time.Time) (session.Store, tokens.Locker,
 		}
 		return s, nil, nil
 	case "redis":
-		client, err := redisClient(cfg)
+		client, err := redisconf.Client(cfg, 0)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -355,42 +372,6 @@ func openStore(cfg *Config, now func() time.Time) (session.Store, tokens.Locker,
 		return &ownedRedis{Store: s, client: client}, redisstore.NewLocker(client, cfg.Redis.KeyPrefix), nil
 	}
 	return nil, nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
-}
-
-// redisClient builds the Redis client from session.redis_url or the redis
-// block, with bounded timeouts and pool so that a Redis outage turns into
-// prompt 503s rather than piled-up goroutines.
-func redisClient(cfg *Config) (redis.UniversalClient, error) {
-	rc := cfg.Redis
-	if cfg.Session.RedisURL != "" {
-		o, err := redis.ParseURL(cfg.Session.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("gatehouse: session.redis_url: %w", err)
-		}
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = rc.Timeout, rc.Timeout, rc.Timeout
-		o.PoolTimeout = rc.Timeout
-		if rc.PoolSize > 0 {
-			o.PoolSize = rc.PoolSize
-		}
-		return redis.NewClient(o), nil
-	}
-	o := &redis.UniversalOptions{
-		Addrs:         rc.Addrs,
-		MasterName:    rc.MasterName,
-		IsClusterMode: rc.Cluster,
-		Username:      rc.Username,
-		Password:      rc.Password,
-		DB:            rc.DB,
-		DialTimeout:   rc.Timeout,
-		ReadTimeout:   rc.Timeout,
-		WriteTimeout:  rc.Timeout,
-		PoolTimeout:   rc.Timeout,
-		PoolSize:      rc.PoolSize,
-	}
-	if rc.TLS {
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	return redis.NewUniversalClient(o), nil
 }
 
 // ownedRedis is a Redis store whose client the Gateway created and closes.
@@ -478,6 +459,7 @@ func (g *Gateway) Close() error {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = g.withRequestID(w, r)
 	name, h := g.route(r)
+	tracing.SetRoute(r, name)
 	if g.metrics != nil {
 		g.metrics.Middleware(func(*http.Request) string { return name }, h).ServeHTTP(w, r)
 		return
@@ -519,11 +501,8 @@ var notFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // body limit and, for the endpoints anyone can call without a session, the
 // per-client rate limit.
 func (g *Gateway) buildEndpoints() {
-	limitBody := func(h http.HandlerFunc) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r.Body = http.MaxBytesReader(w, r.Body, g.cfg.Server.MaxBodyBytes)
-			h(w, r)
-		})
+	limitBody := func(h http.Handler) http.Handler {
+		return server.WriteDeadline(g.cfg.Server.WriteTimeout, server.LimitBody(g.cfg.Server.MaxBodyBytes, h))
 	}
 	limited := func(name string, h http.Handler) http.Handler {
 		if g.cfg.Server.RateLimit < 0 {
@@ -537,14 +516,14 @@ func (g *Gateway) buildEndpoints() {
 		return l.Handler(g.clientIP, h)
 	}
 	g.endpoints = map[string]http.Handler{
-		"login":    limited("bff_login", limitBody(g.login.Login)),
-		"callback": limited("bff_callback", limitBody(g.login.Callback)),
+		"login":    limited("bff_login", limitBody(http.HandlerFunc(g.login.Login))),
+		"callback": limited("bff_callback", limitBody(http.HandlerFunc(g.login.Callback))),
 		// Server to server: the signed logout token is the only
 		// credential, so no CSRF check and no session.
-		"backchannel": limited("bff_backchannel", g.backchannel),
-		"user":        limitBody(g.bff.User),
-		"logout":      limitBody(g.bff.Logout),
-		"sessions":    limitBody(g.bff.Sessions),
+		"backchannel": limited("bff_backchannel", limitBody(g.backchannel)),
+		"user":        limitBody(http.HandlerFunc(g.bff.User)),
+		"logout":      limitBody(http.HandlerFunc(g.bff.Logout)),
+		"sessions":    limitBody(http.HandlerFunc(g.bff.Sessions)),
 		"healthz":     http.HandlerFunc(g.Healthz),
 		"readyz":      http.HandlerFunc(g.Readyz),
 	}

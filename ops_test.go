@@ -1,6 +1,7 @@
 package gatehouse_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,9 +12,11 @@ import (
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
 	"github.com/gatehouse-bff/gatehouse/metrics"
+	"github.com/gatehouse-bff/gatehouse/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // scrape reads the registry through its HTTP exposition, as Prometheus
@@ -128,5 +131,46 @@ func TestOversizedRequestsRefused(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized back-channel body = %d, want 413", resp.StatusCode)
+	}
+}
+
+func TestTraceCoversInboundProviderStoreAndUpstream(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tr, err := tracing.New(context.Background(), tracing.Options{Exporter: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.options = []gatehouse.Option{gatehouse.WithTracing(tr)}
+	op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, e.callbackURL()))
+	e.start(op.URL, nil)
+	e.srv.Config.Handler = tr.Handler("gatehouse", e.gw)
+
+	b := e.browser()
+	b.login("/")
+	if resp := b.api("GET", "/api/traced"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("API call = %d", resp.StatusCode)
+	}
+	tr.ForceFlush(context.Background())
+	got, _ := e.api.Last()
+	tp := got.Header.Get("Traceparent")
+	if tp == "" {
+		t.Fatal("upstream received no traceparent")
+	}
+	names := map[string]bool{}
+	var apiTrace string
+	for _, s := range exp.GetSpans() {
+		names[s.Name] = true
+		if s.Name == "GET api:/api/" {
+			apiTrace = s.SpanContext.TraceID().String()
+		}
+	}
+	for _, want := range []string{"GET bff_login", "GET bff_callback", "GET api:/api/", "POST provider", "GET upstream", "session.store get"} {
+		if !names[want] {
+			t.Errorf("no %q span; spans: %v", want, names)
+		}
+	}
+	if apiTrace == "" || !strings.Contains(tp, apiTrace) {
+		t.Errorf("upstream traceparent %q is not in the API request's trace %q", tp, apiTrace)
 	}
 }

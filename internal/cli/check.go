@@ -1,22 +1,83 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/doctor"
 )
 
+// check validates the configuration, then runs the deployment doctor
+// against the provider and prints its checklist. Exit code: 0 when every
+// check passed, 1 with warnings only, 2 with any failure.
 func check(args []string, stdout, stderr io.Writer) int {
-	cfg, _, err := loadConfig("check", args, stderr)
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "gatehouse check: --config FILE is required")
+		return 2
+	}
+	what := "the configuration cannot be read"
+	cfg, err := config.Load(*path)
+	if err == nil {
+		what = "the configuration has problems"
+		err = cfg.Validate()
+	}
 	if err != nil {
-		fmt.Fprintln(stderr, "gatehouse check: the configuration cannot be read:")
+		if *asJSON {
+			return printJSON(stdout, stderr, doctor.NewReport(doctor.ConfigProblem(what, err)))
+		}
+		fmt.Fprintf(stderr, "gatehouse check: %s:\n", what)
 		printProblems(stderr, err)
 		return 2
 	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintln(stderr, "gatehouse check: the configuration has problems:")
-		printProblems(stderr, err)
+
+	report := doctor.Run(context.Background(), cfg, doctor.Options{})
+	if *asJSON {
+		return printJSON(stdout, stderr, report)
+	}
+	fmt.Fprintf(stdout, "gatehouse check: configuration is valid; checking the deployment against %s\n\n", cfg.OIDC.Issuer)
+	printReport(stdout, report)
+	return report.ExitCode()
+}
+
+func printJSON(stdout, stderr io.Writer, r doctor.Report) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		fmt.Fprintln(stderr, "gatehouse check:", err)
 		return 2
 	}
-	fmt.Fprintln(stdout, "gatehouse check: configuration is valid")
-	return 0
+	return r.ExitCode()
+}
+
+// printReport writes one block per check: status and message, then the fix
+// indented under it.
+func printReport(w io.Writer, r doctor.Report) {
+	for _, c := range r.Checks {
+		msg := strings.ReplaceAll(c.Message, "\n", "\n       ")
+		fmt.Fprintf(w, "%-4s  %-24s %s\n", c.Status, c.ID, msg)
+		if c.Fix != "" && c.Status != doctor.Pass {
+			fmt.Fprintf(w, "      %-24s fix: %s\n", "", c.Fix)
+		}
+	}
+	s := r.Summary
+	verdict := "ready"
+	switch r.Worst() {
+	case doctor.Fail:
+		verdict = "not ready: fix the FAIL lines"
+	case doctor.Warn:
+		verdict = "usable, with warnings"
+	}
+	fmt.Fprintf(w, "\n%d passed, %d info, %d warnings, %d failed: %s\n", s.Pass, s.Info, s.Warn, s.Fail, verdict)
 }

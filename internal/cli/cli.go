@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -21,6 +20,8 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/logging"
 	"github.com/gatehouse-bff/gatehouse/metrics"
 	"github.com/gatehouse-bff/gatehouse/seal"
+	"github.com/gatehouse-bff/gatehouse/server"
+	"github.com/gatehouse-bff/gatehouse/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -126,7 +127,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gatehouse serve:", err)
 		return 1
 	}
-	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger), gatehouse.WithMetrics(m))
+	tr, err := tracing.New(ctx, tracing.Options{
+		OTLPEndpoint: cfg.Tracing.OTLPEndpoint,
+		ServiceName:  cfg.Tracing.ServiceName,
+		SampleRatio:  cfg.Tracing.SampleRatio,
+		Version:      version(),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "gatehouse serve:", err)
+		return 2
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tr.Shutdown(sctx)
+	}()
+	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger), gatehouse.WithMetrics(m), gatehouse.WithTracing(tr))
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse serve:", err)
 		return 1
@@ -140,6 +156,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
+	opts := server.Options{
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		TLSCert:           cfg.Server.TLSCert,
+		TLSKey:            cfg.Server.TLSKey,
+		Drain:             cfg.Server.ShutdownTimeout,
+		Logger:            logger,
+	}
+	adminOpts := opts
+	adminOpts.TLSCert, adminOpts.TLSKey = "", "" // the admin listener is plain, on loopback by default
 	adminAddr := "off"
 	if cfg.Admin.Listen != "off" {
 		if err := admin.ListenCheck(cfg.Admin.Listen, cfg.Admin.Token); err != nil {
@@ -160,10 +187,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		adminAddr = aln.Addr().String()
-		go func() { errc <- Serve(ctx, aln, mux, cfg.Server.ShutdownTimeout, logger) }()
+		go func() { errc <- server.Run(ctx, aln, mux, adminOpts) }()
 	}
 	banner(stdout, cfg, ln.Addr().String(), adminAddr)
-	go func() { errc <- Serve(ctx, ln, logging.AccessLog(logger, gw), cfg.Server.ShutdownTimeout, logger) }()
+	go func() { errc <- server.Run(ctx, ln, tr.Handler("gatehouse", logging.AccessLog(logger, gw)), opts) }()
 	// Either server ending (a signal, or a failure) stops both.
 	err = <-errc
 	cancel()
@@ -187,32 +214,6 @@ func banner(w io.Writer, cfg *config.Config, addr, adminAddr string) {
 	if strings.HasPrefix(cfg.Server.PublicURL, "http://") || cfg.Session.Store == "memory" {
 		fmt.Fprintln(w, "  note: plain-http loopback URL or memory store: fit for development only")
 	}
-}
-
-// Serve serves h on ln until ctx ends, then stops accepting and drains
-// in-flight requests for up to drain.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain time.Duration, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }
 
 func keys(args []string, stdout, stderr io.Writer) int {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
 )
 
 func run(args ...string) (int, string, string) {
@@ -50,14 +52,17 @@ func TestCheckNamesUnknownKeys(t *testing.T) {
 }
 
 func TestCheckAcceptsAValidConfiguration(t *testing.T) {
+	// check now also contacts the provider: a development setup (plain http
+	// on localhost, memory store) is valid and earns warnings, exit code 1.
+	op := hostileop.New(t)
 	t.Setenv("CS", "secret")
 	p := writeConfig(t, `
 server:  { public_url: http://localhost:8080 }
-oidc:    { issuer: https://id.example.com, client_id: spa, client_secret: ${CS} }
+oidc:    { issuer: `+op.URL+`, client_id: spa, client_secret: ${CS} }
 session: { store: memory }
 routes:  [ { prefix: /api/, upstream: http://127.0.0.1:9001 } ]
 `)
-	if code, stdout, stderr := run("check", "--config", p); code != 0 || !strings.Contains(stdout, "valid") {
+	if code, stdout, stderr := run("check", "--config", p); code != 1 || !strings.Contains(stdout, "valid") || strings.Contains(stdout, "FAIL") {
 		t.Errorf("code %d\n%s%s", code, stdout, stderr)
 	}
 }
