@@ -1,10 +1,14 @@
 package gatehouse_test
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,5 +327,77 @@ func TestNoTokenReachesTheBrowserOrTheLogs(t *testing.T) {
 	}
 	if c := b.cookie("__Host-gatehouse"); c != nil && strings.Contains(logs, c.Value) {
 		t.Error("the session cookie value reached the logs")
+	}
+}
+
+// captureTransport sends through the gateway's test TLS client, looked up
+// at request time, and keeps every request body: the logout tokens a
+// provider delivers.
+type captureTransport struct {
+	e      *env
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (c *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		c.mu.Lock()
+		c.bodies = append(c.bodies, string(body))
+		c.mu.Unlock()
+	}
+	return c.e.srv.Client().Transport.RoundTrip(req)
+}
+
+func TestRealProviderBackchannelLogoutAndCleanLogs(t *testing.T) {
+	e := newEnv(t)
+	capture := &captureTransport{e: e}
+	op, _ := devprovidertest.NewTestServer(t, devprovider.Options{
+		Clients: []devprovider.Client{{
+			ID: testClientID, Secret: testClientSecret,
+			RedirectURIs:         []string{e.callbackURL()},
+			BackchannelLogoutURI: e.publicURL + "/bff/backchannel",
+		}},
+		AutoLogin:      "alice",
+		AccessTokenTTL: 30 * time.Second, // under the refresh skew: every call refreshes
+		HTTPClient:     &http.Client{Transport: capture, Timeout: 10 * time.Second},
+	})
+	e.start(op.Issuer(), nil)
+	laptop, phone := e.browser(), e.browser()
+	laptop.login("/")
+	phone.login("/")
+	laptop.api("GET", "/api/x")
+	phone.api("GET", "/api/y")
+
+	sids := op.EndSessionsOf(context.Background(), "alice")
+	if len(sids) == 0 || op.Stats().BackchannelLogouts == 0 || op.Stats().BackchannelLogoutFailures != 0 {
+		t.Fatalf("provider ended %v and delivered %d logout tokens (%d failed)", sids, op.Stats().BackchannelLogouts, op.Stats().BackchannelLogoutFailures)
+	}
+	for name, b := range map[string]*browser{"laptop": laptop, "phone": phone} {
+		if status, _ := b.user(); status != http.StatusUnauthorized {
+			t.Errorf("%s session alive after the provider's back-channel logout: %d", name, status)
+		}
+	}
+
+	secrets := append(e.spy.Values(), testClientSecret)
+	for _, body := range capture.bodies {
+		if form, err := url.ParseQuery(body); err == nil && form.Get("logout_token") != "" {
+			secrets = append(secrets, form.Get("logout_token"))
+		}
+	}
+	if len(secrets) < len(e.spy.Values())+2 {
+		t.Fatal("no logout token was captured; the log check would not cover them")
+	}
+	for _, b := range []*browser{laptop, phone} {
+		if c := b.cookie("__Host-gatehouse"); c != nil {
+			secrets = append(secrets, c.Value)
+		}
+	}
+	logs := e.logs.String()
+	for _, s := range secrets {
+		if len(s) >= 8 && strings.Contains(logs, s) {
+			t.Errorf("a token, secret or cookie value reached the logs: %.12s…", s)
+		}
 	}
 }
