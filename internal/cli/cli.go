@@ -60,7 +60,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   gatehouse serve --config FILE    run the gateway
-  gatehouse check --config FILE    validate a configuration and list every problem
+  gatehouse check --config FILE    check a configuration and the deployment (provider, clock,
+                                   store, TLS); exit 0 ok, 1 warnings, 2 failures; --json
   gatehouse demo                   run a local demo (gateway, dev provider, API, SPA)
   gatehouse keys generate [ID]     print a new session sealing key
   gatehouse version                print the version

@@ -74,6 +74,7 @@ func Run(ctx context.Context, opts Options, stdout io.Writer) error {
 			ID: "gatehouse-demo", Secret: secret,
 			RedirectURIs:           []string{publicURL + "/bff/callback"},
 			PostLogoutRedirectURIs: []string{publicURL + "/"},
+			BackchannelLogoutURI:   publicURL + "/bff/backchannel",
 		}},
 		Logger: opts.Logger,
 	})
