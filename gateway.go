@@ -368,7 +368,7 @@ func openStore(cfg *Config, now func() time.Time) (session.Store, tokens.Locker,
 		if err != nil {
 			return nil, nil, err
 		}
-		s := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Now: now})
+		s := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Now: now, LocalCacheTTL: cfg.Redis.LocalCacheTTL})
 		return &ownedRedis{Store: s, client: client}, redisstore.NewLocker(client, cfg.Redis.KeyPrefix), nil
 	}
 	return nil, nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
@@ -380,7 +380,10 @@ type ownedRedis struct {
 	client redis.UniversalClient
 }
 
-func (o *ownedRedis) Close() error { return o.client.Close() }
+func (o *ownedRedis) Close() error {
+	o.Store.Close()
+	return o.client.Close()
+}
 
 // Sessions returns the session administration service, for embedders that
 // end a user's sessions from their own code (on account deletion, say).

@@ -213,6 +213,15 @@ type Redis struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// PoolSize is the connection pool size. Default 10 per CPU.
 	PoolSize int `yaml:"pool_size"`
+	// LocalCacheTTL keeps session records read from Redis in process for up
+	// to this long, so that most API calls need no Redis round trip. Every
+	// change and logout on any replica evicts them through Redis pub/sub,
+	// and the cache is off whenever that subscription is down; but eviction
+	// on the other replicas is asynchronous, so a request reaching another
+	// replica in the moment (typically well under a millisecond) after a
+	// logout may still pass. Default 0: off, every read goes to Redis and a
+	// logout is effective everywhere at once.
+	LocalCacheTTL time.Duration `yaml:"local_cache_ttl"`
 }
 
 // Admin configures the operator listener.

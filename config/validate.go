@@ -124,8 +124,8 @@ func (c *Config) Validate() error {
 	default:
 		p.add("session.store %q must be memory, bolt or redis", c.Session.Store)
 	}
-	if c.Redis.Timeout < 0 || c.Redis.PoolSize < 0 {
-		p.add("redis.timeout and redis.pool_size must not be negative")
+	if c.Redis.Timeout < 0 || c.Redis.PoolSize < 0 || c.Redis.LocalCacheTTL < 0 {
+		p.add("redis.timeout, redis.pool_size and redis.local_cache_ttl must not be negative")
 	}
 	if c.Admin.Listen != "off" {
 		if host, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {

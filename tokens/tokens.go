@@ -126,7 +126,7 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 	}
 	// Reload under the lock: another replica may have refreshed already,
 	// and the refresh token in hand may be spent.
-	s, err := m.opts.Sessions.LoadKey(ctx, key, false)
+	s, err := m.opts.Sessions.LoadKey(session.WithFreshRead(ctx), key, false)
 	switch {
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrExpired):
 		return session.Tokens{}, ErrSessionEnded

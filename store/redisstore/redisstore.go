@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -35,6 +36,11 @@ type Options struct {
 	// Now is the clock that decides whether a record is live; nil means
 	// time.Now. Redis removes records at their ExpiresAt by its own clock.
 	Now func() time.Time
+	// LocalCacheTTL, when positive, keeps records read from Redis in
+	// process for up to this long, invalidated through Redis pub/sub on
+	// every change by any store sharing the prefix (see localCache). Zero
+	// reads Redis on every Get.
+	LocalCacheTTL time.Duration
 }
 
 // Store is a session store on Redis. It is safe for concurrent use by
@@ -43,6 +49,7 @@ type Store struct {
 	c      redis.UniversalClient
 	prefix string
 	now    func() time.Time
+	cache  *localCache // nil: off
 }
 
 // New returns a store that uses client. The store does not own the client:
@@ -55,11 +62,35 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if opts.LocalCacheTTL > 0 {
+		s.cache = newLocalCache(client, s.invalidationChannel(), opts.LocalCacheTTL)
+	}
 	return s
 }
 
-// Close does nothing: the caller owns the client and closes it.
-func (s *Store) Close() error { return nil }
+// Close stops the local cache's subscription. The caller owns the client
+// and closes it.
+func (s *Store) Close() error {
+	if s.cache != nil {
+		s.cache.close()
+	}
+	return nil
+}
+
+func (s *Store) invalidationChannel() string { return s.prefix + "invalidate" }
+
+// invalidate evicts keys here and tells every other store sharing the
+// prefix to evict them. A publish that fails is no risk: it fails because
+// Redis is unreachable, which also breaks every subscription and so turns
+// every cache off.
+func (s *Store) invalidate(ctx context.Context, keys ...string) {
+	if s.cache == nil || len(keys) == 0 {
+		return
+	}
+	s.cache.evict(keys...)
+	payload, _ := json.Marshal(keys)
+	s.c.Publish(context.WithoutCancel(ctx), s.invalidationChannel(), payload)
+}
 
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -130,6 +161,23 @@ func (s *Store) putArgs(rec *session.Record) ([]string, []any) {
 
 // Get returns the live record stored under key.
 func (s *Store) Get(ctx context.Context, key string) (*session.Record, error) {
+	var mark uint64
+	if s.cache != nil && !session.FreshRead(ctx) {
+		if rec, ok := s.cache.get(key, s.now()); ok {
+			return rec, nil
+		}
+	}
+	if s.cache != nil {
+		mark = s.cache.mark()
+	}
+	rec, err := s.get(ctx, key)
+	if err == nil && s.cache != nil {
+		s.cache.put(key, rec, mark, s.now())
+	}
+	return rec, err
+}
+
+func (s *Store) get(ctx context.Context, key string) (*session.Record, error) {
 	vals, err := s.c.HMGet(ctx, s.recordKey(key), "iss", "sub", "sid", "ls", "exp", "d").Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: get: %w", err)
@@ -190,6 +238,7 @@ func (s *Store) Create(ctx context.Context, rec *session.Record) error {
 func (s *Store) Update(ctx context.Context, rec *session.Record) error {
 	keys, args := s.putArgs(rec)
 	n, err := updateScript.Run(ctx, s.c, keys, args...).Int()
+	s.invalidate(ctx, rec.Key)
 	if err != nil {
 		return fmt.Errorf("redisstore: update: %w", err)
 	}
@@ -203,6 +252,7 @@ func (s *Store) Update(ctx context.Context, rec *session.Record) error {
 func (s *Store) Touch(ctx context.Context, key string, lastSeen, expiresAt time.Time) error {
 	n, err := touchScript.Run(ctx, s.c, []string{s.recordKey(key)},
 		s.prefix, key, nowMillis(s.now()), formatTime(lastSeen), formatTime(expiresAt), expiresAt.UnixMilli()).Int()
+	s.invalidate(ctx, key)
 	if err != nil {
 		return fmt.Errorf("redisstore: touch: %w", err)
 	}
@@ -214,7 +264,9 @@ func (s *Store) Touch(ctx context.Context, key string, lastSeen, expiresAt time.
 
 // Delete removes the record under key, if any.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := deleteScript.Run(ctx, s.c, []string{s.recordKey(key)}, s.prefix, key).Err(); err != nil {
+	err := deleteScript.Run(ctx, s.c, []string{s.recordKey(key)}, s.prefix, key).Err()
+	s.invalidate(ctx, key)
+	if err != nil {
 		return fmt.Errorf("redisstore: delete: %w", err)
 	}
 	return nil
@@ -228,6 +280,7 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid string) ([]string, 
 	}
 	h := indexHash(issuer, sid)
 	keys, err := deleteIndexedScript.Run(ctx, s.c, []string{s.sidKey(h)}, s.prefix, nowMillis(s.now()), "xi", h).StringSlice()
+	s.invalidate(ctx, keys...)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: delete by sid: %w", err)
 	}
@@ -239,6 +292,7 @@ func (s *Store) DeleteBySID(ctx context.Context, issuer, sid string) ([]string, 
 func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) ([]string, error) {
 	h := indexHash(issuer, subject)
 	keys, err := deleteIndexedScript.Run(ctx, s.c, []string{s.subKey(h)}, s.prefix, nowMillis(s.now()), "ui", h).StringSlice()
+	s.invalidate(ctx, keys...)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: delete by subject: %w", err)
 	}
