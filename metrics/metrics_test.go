@@ -523,25 +523,6 @@ func restrict(f *fakeStore, c caps) session.Store {
 	return struct{ S }{f}
 }
 
-func TestInstrumentStoreKeepsExactlyTheOptionalInterfaces(t *testing.T) {
-	m, _ := newMetrics(t)
-	for bits := range 16 {
-		want := caps{bits&1 != 0, bits&2 != 0, bits&4 != 0, bits&8 != 0}
-		inner := restrict(&fakeStore{}, want)
-		if capsOf(inner) != want {
-			t.Fatalf("test store %d has %+v", bits, capsOf(inner))
-		}
-		got := InstrumentStore(m, inner)
-		if capsOf(got) != want {
-			t.Errorf("wrapping a store with %+v gave one with %+v", want, capsOf(got))
-		}
-		u, ok := got.(interface{ Unwrap() session.Store })
-		if !ok || u.Unwrap() != inner {
-			t.Errorf("%+v: Unwrap does not return the inner store", want)
-		}
-	}
-}
-
 func TestInstrumentStoreRecordsEveryOperation(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newMetrics(t)

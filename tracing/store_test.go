@@ -161,25 +161,6 @@ func restrict(f *fakeStore, c caps) session.Store {
 	return struct{ S }{f}
 }
 
-func TestStoreKeepsExactlyTheOptionalInterfaces(t *testing.T) {
-	tr, _ := newEnabled(t, Options{})
-	for bits := range 16 {
-		want := caps{bits&1 != 0, bits&2 != 0, bits&4 != 0, bits&8 != 0}
-		inner := restrict(&fakeStore{}, want)
-		if capsOf(inner) != want {
-			t.Fatalf("test store %d has %+v", bits, capsOf(inner))
-		}
-		got := tr.Store(inner)
-		if capsOf(got) != want {
-			t.Errorf("wrapping a store with %+v gave one with %+v", want, capsOf(got))
-		}
-		u, ok := got.(interface{ Unwrap() session.Store })
-		if !ok || u.Unwrap() != inner {
-			t.Errorf("%+v: Unwrap does not return the inner store", want)
-		}
-	}
-}
-
 func TestStoreTracesEveryOperation(t *testing.T) {
 	const secretKey = "KEY-5ecret-k"
 	// The store's error quotes the key; the span must not.
