@@ -103,7 +103,7 @@ func TestActiveSessionsOnlyWithOption(t *testing.T) {
 	if n, _ := testutil.GatherAndCount(reg, "gatehouse_sessions_active"); n != 0 {
 		t.Errorf("gatehouse_sessions_active exported without WithActiveSessions")
 	}
-	m, reg = newMetrics(t, WithActiveSessions(func() float64 { return 7 }))
+	_, reg = newMetrics(t, WithActiveSessions(func() float64 { return 7 }))
 	err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP gatehouse_sessions_active Sessions in the session store.
 # TYPE gatehouse_sessions_active gauge
@@ -424,105 +424,6 @@ func capsOf(s session.Store) caps {
 
 // restrict returns a store with the methods of f that c names, and no
 // others.
-func restrict(f *fakeStore, c caps) session.Store {
-	type (
-		L = session.Lister
-		O = session.OnceStore
-		P = session.Pinger
-		W = session.Sweeper
-		S = session.Store
-	)
-	switch c {
-	case caps{true, true, true, true}:
-		return f
-	case caps{true, true, true, false}:
-		return struct {
-			S
-			L
-			O
-			P
-		}{f, f, f, f}
-	case caps{true, true, false, true}:
-		return struct {
-			S
-			L
-			O
-			W
-		}{f, f, f, f}
-	case caps{true, false, true, true}:
-		return struct {
-			S
-			L
-			P
-			W
-		}{f, f, f, f}
-	case caps{false, true, true, true}:
-		return struct {
-			S
-			O
-			P
-			W
-		}{f, f, f, f}
-	case caps{true, true, false, false}:
-		return struct {
-			S
-			L
-			O
-		}{f, f, f}
-	case caps{true, false, true, false}:
-		return struct {
-			S
-			L
-			P
-		}{f, f, f}
-	case caps{true, false, false, true}:
-		return struct {
-			S
-			L
-			W
-		}{f, f, f}
-	case caps{false, true, true, false}:
-		return struct {
-			S
-			O
-			P
-		}{f, f, f}
-	case caps{false, true, false, true}:
-		return struct {
-			S
-			O
-			W
-		}{f, f, f}
-	case caps{false, false, true, true}:
-		return struct {
-			S
-			P
-			W
-		}{f, f, f}
-	case caps{true, false, false, false}:
-		return struct {
-			S
-			L
-		}{f, f}
-	case caps{false, true, false, false}:
-		return struct {
-			S
-			O
-		}{f, f}
-	case caps{false, false, true, false}:
-		return struct {
-			S
-			P
-		}{f, f}
-	case caps{false, false, false, true}:
-		return struct {
-			S
-			W
-		}{f, f}
-	}
-	return struct{ S }{f}
-}
-
 func TestInstrumentStoreRecordsEveryOperation(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newMetrics(t)

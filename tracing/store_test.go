@@ -62,105 +62,6 @@ func capsOf(s session.Store) caps {
 
 // restrict returns a store with the methods of f that c names, and no
 // others.
-func restrict(f *fakeStore, c caps) session.Store {
-	type (
-		L = session.Lister
-		O = session.OnceStore
-		P = session.Pinger
-		W = session.Sweeper
-		S = session.Store
-	)
-	switch c {
-	case caps{true, true, true, true}:
-		return f
-	case caps{true, true, true, false}:
-		return struct {
-			S
-			L
-			O
-			P
-		}{f, f, f, f}
-	case caps{true, true, false, true}:
-		return struct {
-			S
-			L
-			O
-			W
-		}{f, f, f, f}
-	case caps{true, false, true, true}:
-		return struct {
-			S
-			L
-			P
-			W
-		}{f, f, f, f}
-	case caps{false, true, true, true}:
-		return struct {
-			S
-			O
-			P
-			W
-		}{f, f, f, f}
-	case caps{true, true, false, false}:
-		return struct {
-			S
-			L
-			O
-		}{f, f, f}
-	case caps{true, false, true, false}:
-		return struct {
-			S
-			L
-			P
-		}{f, f, f}
-	case caps{true, false, false, true}:
-		return struct {
-			S
-			L
-			W
-		}{f, f, f}
-	case caps{false, true, true, false}:
-		return struct {
-			S
-			O
-			P
-		}{f, f, f}
-	case caps{false, true, false, true}:
-		return struct {
-			S
-			O
-			W
-		}{f, f, f}
-	case caps{false, false, true, true}:
-		return struct {
-			S
-			P
-			W
-		}{f, f, f}
-	case caps{true, false, false, false}:
-		return struct {
-			S
-			L
-		}{f, f}
-	case caps{false, true, false, false}:
-		return struct {
-			S
-			O
-		}{f, f}
-	case caps{false, false, true, false}:
-		return struct {
-			S
-			P
-		}{f, f}
-	case caps{false, false, false, true}:
-		return struct {
-			S
-			W
-		}{f, f}
-	}
-	return struct{ S }{f}
-}
-
 func TestStoreTracesEveryOperation(t *testing.T) {
 	const secretKey = "KEY-5ecret-k"
 	// The store's error quotes the key; the span must not.
@@ -218,20 +119,20 @@ func TestStoreTracesEveryOperation(t *testing.T) {
 					t.Errorf("%s: the store call did not run in its span's context", c.op)
 				}
 				if v, ok := attr(sp, "db.operation.name"); !ok || v.AsString() != c.op {
-					t.Errorf("%s: db.operation.name = %q", c.op, v.Emit())
+					t.Errorf("%s: db.operation.name = %q", c.op, v.String())
 				}
 				if isErr := sp.Status.Code == codes.Error; isErr != tt.wantError {
 					t.Errorf("%s: status %v, want error %v", c.op, sp.Status.Code, tt.wantError)
 				}
 				if v, ok := attr(sp, "error.type"); ok != tt.wantError || (ok && v.AsString() != "*errors.errorString") {
-					t.Errorf("%s: error.type %q (present %v), want present %v", c.op, v.Emit(), ok, tt.wantError)
+					t.Errorf("%s: error.type %q (present %v), want present %v", c.op, v.String(), ok, tt.wantError)
 				}
 			}
 			checkNo := append([]string{secretKey}, secrets...)
 			for _, sp := range got {
 				for _, kv := range sp.Attributes {
 					for _, sec := range checkNo {
-						if v := kv.Value.Emit(); strings.Contains(v, sec) {
+						if v := kv.Value.String(); strings.Contains(v, sec) {
 							t.Errorf("%s attribute %s = %q contains a secret", sp.Name, kv.Key, v)
 						}
 					}

@@ -176,7 +176,7 @@ func assertNoSecrets(t *testing.T, ss tracetest.SpanStubs) {
 	}
 	checkAttrs := func(where string, kvs []attribute.KeyValue) {
 		for _, kv := range kvs {
-			check(where+" attribute "+string(kv.Key), kv.Value.Emit())
+			check(where+" attribute "+string(kv.Key), kv.Value.String())
 		}
 	}
 	for _, s := range ss {
@@ -228,13 +228,13 @@ func TestInboundAndOutboundSpansShareOneTrace(t *testing.T) {
 
 	// The scrubbed URL is still recorded, without its query or userinfo.
 	if v, ok := attr(client, "url.full"); !ok || v.AsString() != up.URL+"/api/items" {
-		t.Errorf("client url.full = %q, want %q", v.Emit(), up.URL+"/api/items")
+		t.Errorf("client url.full = %q, want %q", v.String(), up.URL+"/api/items")
 	}
 	if v, ok := attr(server, "url.path"); !ok || v.AsString() != "/callback" {
-		t.Errorf("server url.path = %q, want /callback", v.Emit())
+		t.Errorf("server url.path = %q, want /callback", v.String())
 	}
 	if v, ok := attr(server, "http.response.status_code"); !ok || v.AsInt64() != http.StatusOK {
-		t.Errorf("server status code = %v", v.Emit())
+		t.Errorf("server status code = %v", v.String())
 	}
 	if got := server.Resource.Attributes(); !hasAttr(got, "service.name", "gatehouse-test") || !hasAttr(got, "service.version", "v1.2.3") {
 		t.Errorf("resource %v lacks the service name and version", got)
@@ -484,7 +484,7 @@ func TestSetRouteNamesTheServerSpan(t *testing.T) {
 		t.Fatalf("spans %v, want [POST bff_user]", names(got))
 	}
 	if v, ok := attr(got[0], "gatehouse.route"); !ok || v.AsString() != "bff_user" {
-		t.Errorf("gatehouse.route = %q", v.Emit())
+		t.Errorf("gatehouse.route = %q", v.String())
 	}
 	// Outside a traced request it does nothing.
 	SetRoute(httptest.NewRequest(http.MethodGet, "/", nil), "frontend")
