@@ -53,13 +53,20 @@ func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *prox
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Sessions cannot be read right now.")
 		return "", false
 	}
-	token, err := g.tokens.UserToken(ctx, s)
+	var token string
+	if route.TokenExchange {
+		token, err = g.tokens.ExchangeToken(ctx, s, route.Resource, route.Audience)
+	} else {
+		token, err = g.tokens.UserToken(ctx, s)
+	}
 	switch {
 	case err == nil:
 		return token, true
 	case errors.Is(err, tokens.ErrSessionEnded):
 		g.sessions.ClearCookie(w)
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
+	case errors.Is(err, tokens.ErrExchangeRefused):
+		httpx.JSONError(w, r, http.StatusForbidden, "access_denied", "The identity provider refused a token for this API.")
 	default:
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "A fresh access token cannot be obtained right now.")
 	}

@@ -2,6 +2,7 @@ package gatehouse_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -214,5 +215,56 @@ func TestClientRouteUsesCachedClientCredentials(t *testing.T) {
 	}
 	if form, _ := op.LastTokenRequest(); form.Get("resource") != "https://svc.example" {
 		t.Errorf("client credentials resource = %q", form.Get("resource"))
+	}
+}
+
+func TestTokenExchangeGivesEachAPIItsOwnToken(t *testing.T) {
+	e, op := startWithHostileProvider(t, func(c *config.Config) {
+		c.Routes = append(c.Routes,
+			config.Route{Prefix: "/orders/", Upstream: c.Routes[0].Upstream, Token: "user", TokenExchange: true, Resource: "https://orders.example"},
+			config.Route{Prefix: "/billing/", Upstream: c.Routes[0].Upstream, Token: "user", TokenExchange: true, Audience: "billing"})
+	})
+	b := e.browser()
+	b.login("/")
+	b.api("GET", "/api/x")
+	userReq, _ := e.api.Last()
+	userToken := userReq.Header.Get("Authorization")
+
+	for range 3 {
+		if resp := b.api("GET", "/orders/1"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("exchange route = %d", resp.StatusCode)
+		}
+	}
+	got, _ := e.api.Last()
+	st := op.Stats()
+	if st.TokenExchanges != 1 || len(st.Exchanges) != 1 {
+		t.Fatalf("provider saw %d exchanges for 3 calls, want 1 (cached)", st.TokenExchanges)
+	}
+	ex := st.Exchanges[0]
+	if ex.Resource != "https://orders.example" || "Bearer "+ex.SubjectToken != userToken {
+		t.Errorf("exchange request %+v: want the user's token as subject and the route's resource", ex)
+	}
+	if got.Header.Get("Authorization") != "Bearer "+ex.Issued || got.Header.Get("Authorization") == userToken {
+		t.Error("the orders API did not get the exchanged token")
+	}
+
+	// A refusal by the provider is 403, and the upstream is not called.
+	req, _ := http.NewRequest("POST", op.URL+"/revoke", strings.NewReader(url.Values{"token": {strings.TrimPrefix(userToken, "Bearer ")}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(testClientID, testClientSecret)
+	if resp, err := op.HTTPClient().Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke at the provider: %v", err)
+	}
+	_, hits := e.api.Last()
+	if resp := b.api("GET", "/billing/1"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("exchange refused by the provider = %d, want 403", resp.StatusCode)
+	}
+	if _, after := e.api.Last(); after != hits {
+		t.Error("the upstream was called without an exchanged token")
+	}
+
+	// Without a session the exchange route is 401, like any user route.
+	if resp := e.browser().api("GET", "/orders/1"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("exchange route without a session = %d", resp.StatusCode)
 	}
 }

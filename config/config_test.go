@@ -210,17 +210,24 @@ func TestExpandedValuesTakeTheFieldType(t *testing.T) {
 	}
 }
 
-func TestUnsupportedPerRouteTokensAreRefused(t *testing.T) {
-	c := valid()
-	c.Routes[0].TokenExchange = true
-	c.Routes = append(c.Routes, Route{Prefix: "/b/", Upstream: "http://127.0.0.1:1", Token: "user", Resource: "https://api.example"})
-	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "token_exchange") || !strings.Contains(err.Error(), "resource/audience") {
-		t.Errorf("err = %v, want both unsupported settings refused", err)
-	}
-	c = valid()
-	c.Routes[0].Token, c.Routes[0].Resource = "client", "https://api.example"
-	if err := c.Validate(); err != nil {
-		t.Errorf("client route with a resource refused: %v", err)
+func TestPerRouteTokenSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		route Route
+		want  string // "" = valid
+	}{
+		{"exchange with resource", Route{Token: "user", TokenExchange: true, Resource: "https://api.example"}, ""},
+		{"exchange without target", Route{Token: "user", TokenExchange: true}, "needs a resource or an audience"},
+		{"exchange on client route", Route{Token: "client", TokenExchange: true, Audience: "api"}, "needs token: user"},
+		{"resource on user route without exchange", Route{Token: "user", Resource: "https://api.example"}, "need token_exchange"},
+		{"resource on client route", Route{Token: "client", Resource: "https://api.example"}, ""},
+	} {
+		c := valid()
+		tc.route.Prefix, tc.route.Upstream = "/b/", "http://127.0.0.1:1"
+		c.Routes = append(c.Routes, tc.route)
+		err := c.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -196,14 +196,17 @@ func (c *Config) Validate() error {
 		if r.Timeout < 0 {
 			p.add("%s.timeout must not be negative", where)
 		}
-		// Per-route user tokens (RFC 8707 resource on refresh, RFC 8693
-		// exchange) are not served yet: refuse them rather than forward the
-		// session's general-purpose token to an API that expects another.
-		if r.TokenExchange {
-			p.add("%s: token_exchange is not supported by this version of Gatehouse", where)
+		// A user route's resource/audience is served by RFC 8693 token
+		// exchange; refuse it without, rather than forward the session's
+		// general-purpose token to an API that expects another.
+		if r.TokenExchange && r.Token != "user" && r.Token != "optional_user" {
+			p.add("%s: token_exchange needs token: user or optional_user", where)
 		}
-		if (r.Resource != "" || r.Audience != "") && r.Token != "client" {
-			p.add("%s: resource/audience are supported only with token: client in this version", where)
+		if r.TokenExchange && r.Resource == "" && r.Audience == "" {
+			p.add("%s: token_exchange needs a resource or an audience", where)
+		}
+		if (r.Resource != "" || r.Audience != "") && r.Token != "client" && !r.TokenExchange {
+			p.add("%s: resource/audience on a user route need token_exchange: true (RFC 8693)", where)
 		}
 	}
 

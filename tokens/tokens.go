@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,9 @@ var (
 	// ErrUnavailable means the provider or the store failed transiently;
 	// the session is kept and the caller should answer 503.
 	ErrUnavailable = errors.New("tokens: token service unavailable")
+	// ErrExchangeRefused means the provider refused to exchange the user's
+	// token for the requested target; the caller should answer 403.
+	ErrExchangeRefused = errors.New("tokens: token exchange refused")
 )
 
 // Locker serialises refreshes of one session across processes. Lock blocks
@@ -61,6 +65,10 @@ type Manager struct {
 	client      singleflight.Group
 	mu          sync.Mutex
 	clientCache map[string]*oauth2.Token
+
+	exchange      singleflight.Group
+	exchangeMu    sync.Mutex
+	exchangeCache map[string]*oauth2.Token
 }
 
 // New returns a Manager.
@@ -77,7 +85,7 @@ func New(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{opts: opts, clientCache: map[string]*oauth2.Token{}}
+	return &Manager{opts: opts, clientCache: map[string]*oauth2.Token{}, exchangeCache: map[string]*oauth2.Token{}}
 }
 
 // fresh reports whether t can be used for at least the skew.
@@ -233,6 +241,74 @@ func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource, au
 	if err != nil {
 		m.opts.Logger.ErrorContext(ctx, "tokens: client credentials", "request_id", httpx.RequestID(ctx), "err", err)
 		return "", fmt.Errorf("%w: client credentials", ErrUnavailable)
+	}
+	return v.(*oauth2.Token).AccessToken, nil
+}
+
+// RFC 8693 token type identifiers.
+const (
+	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// maxExchanged bounds the exchanged-token cache; past it, it starts over.
+const maxExchanged = 10_000
+
+// ExchangeToken returns an access token for an RFC 8707 resource and/or an
+// audience, obtained by exchanging the user's current access token (RFC 8693
+// §2.1), so that each API gets a token for itself alone (RFC 9700 §2.3).
+// Exchanged tokens are cached per session, target and subject token until
+// shortly before they expire. A provider's refusal is ErrExchangeRefused.
+func (m *Manager) ExchangeToken(ctx context.Context, s *session.Session, resource, audience string) (string, error) {
+	subject, err := m.UserToken(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(subject))
+	key := s.Key + "\x00" + resource + "\x00" + audience + "\x00" + string(sum[:])
+	m.exchangeMu.Lock()
+	t := m.exchangeCache[key]
+	m.exchangeMu.Unlock()
+	if t != nil && (t.Expiry.IsZero() || m.opts.Now().Add(m.opts.Skew).Before(t.Expiry)) {
+		return t.AccessToken, nil
+	}
+	v, err, _ := m.exchange.Do(key, func() (any, error) {
+		ctx := context.WithoutCancel(ctx)
+		p, err := m.opts.Provider.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		params := url.Values{
+			"grant_type":           {grantTokenExchange},
+			"subject_token":        {subject},
+			"subject_token_type":   {tokenTypeAccessToken},
+			"requested_token_type": {tokenTypeAccessToken},
+		}
+		if resource != "" {
+			params.Set("resource", resource)
+		}
+		if audience != "" {
+			params.Set("audience", audience)
+		}
+		t, err := p.TokenRequest(ctx, params, nil)
+		if err != nil {
+			return nil, err
+		}
+		m.exchangeMu.Lock()
+		if len(m.exchangeCache) >= maxExchanged {
+			clear(m.exchangeCache)
+		}
+		m.exchangeCache[key] = t
+		m.exchangeMu.Unlock()
+		return t, nil
+	})
+	if err != nil {
+		m.opts.Logger.WarnContext(ctx, "tokens: token exchange failed", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return "", ErrExchangeRefused
+		}
+		return "", ErrUnavailable
 	}
 	return v.(*oauth2.Token).AccessToken, nil
 }

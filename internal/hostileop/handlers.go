@@ -292,6 +292,8 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.stats.RefreshGrants++
 	case "client_credentials":
 		p.stats.ClientCredentialsGrants++
+	case grantTokenExchange:
+		p.stats.TokenExchanges++
 	}
 	hook, mode, delay := p.refreshHook, p.refreshMode, p.refreshDelay
 	p.mu.Unlock()
@@ -347,9 +349,34 @@ func (p *Provider) tokenLocked(r *http.Request, grantType string) (map[string]an
 		at := p.issueAccessLocked(nil, clientID)
 		return map[string]any{"access_token": at, "token_type": "Bearer",
 			"expires_in": int64(p.accessTTL / time.Second), "scope": form.Get("scope")}, basic, nil
+	case grantTokenExchange:
+		resp, terr := p.exchangeLocked(clientID, form)
+		return resp, basic, terr
 	default:
 		return nil, basic, &tokenError{http.StatusBadRequest, "unsupported_grant_type", "grant type not supported"}
 	}
+}
+
+const (
+	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// exchangeLocked answers an RFC 8693 token exchange: a live access token of
+// this client as subject_token gets a new access token for the requested
+// resource or audience, recorded in Stats.Exchanges.
+func (p *Provider) exchangeLocked(clientID string, form url.Values) (map[string]any, *tokenError) {
+	subject := form.Get("subject_token")
+	at, ok := p.access[subject]
+	if form.Get("subject_token_type") != tokenTypeAccessToken || !ok || at.revoked || !p.now().Before(at.expires) || at.clientID != clientID {
+		return nil, &tokenError{http.StatusBadRequest, "invalid_grant", "subject_token is not a live access token of this client"}
+	}
+	issued := p.issueAccessLocked(at.g, clientID)
+	p.exchanges = append(p.exchanges, ExchangeRequest{
+		SubjectToken: subject, Resource: form.Get("resource"), Audience: form.Get("audience"), Issued: issued,
+	})
+	return map[string]any{"access_token": issued, "issued_token_type": tokenTypeAccessToken,
+		"token_type": "Bearer", "expires_in": int64(p.accessTTL / time.Second)}, nil
 }
 
 // codeGrantLocked redeems an authorization code (RFC 6749 §4.1.3,

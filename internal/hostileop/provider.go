@@ -127,7 +127,9 @@ type Provider struct {
 	refresh  map[string]*refreshToken
 	idTokens map[string]string // raw ID token → client id
 	issued   []string
-	nextID   int
+	// exchanges are the RFC 8693 token exchanges answered.
+	exchanges []ExchangeRequest
+	nextID    int
 
 	stats         Stats
 	lastAuthorize url.Values
@@ -446,6 +448,8 @@ type Stats struct {
 	RefreshFailures         int
 	RefreshReuses           int
 	ClientCredentialsGrants int
+	TokenExchanges          int // RFC 8693 token exchange requests
+	Exchanges               []ExchangeRequest
 	TokenErrors             int // token requests of any grant answered with an error
 	Userinfo                int
 	Revocations             []RevocationRequest
@@ -474,11 +478,19 @@ func (p *Provider) Stats() Stats {
 	defer p.mu.Unlock()
 	s := p.stats
 	s.Revocations = slices.Clone(s.Revocations)
+	s.Exchanges = slices.Clone(p.exchanges)
 	s.EndSessions = slices.Clone(s.EndSessions)
 	for i := range s.EndSessions {
 		s.EndSessions[i].Params = cloneValues(s.EndSessions[i].Params)
 	}
 	return s
+}
+
+// ExchangeRequest is one RFC 8693 token exchange the provider answered.
+type ExchangeRequest struct {
+	SubjectToken, Resource, Audience string
+	// Issued is the access token given in exchange.
+	Issued string
 }
 
 // LastAuthorize returns the parameters of the last authorization request,
