@@ -13,10 +13,16 @@
 // The endpoints follow Duende BFF's conventions, so existing frontends work
 // unchanged:
 //
-//	GET  /bff/login?returnUrl=&prompt=   start a login (navigation)
-//	GET  /bff/callback                   the redirect URI
-//	GET  /bff/user                       the session's claims (needs X-CSRF: 1)
-//	GET  /bff/logout?sid=&returnUrl=     end the session (navigation)
+//	GET    /bff/login?returnUrl=&prompt=   start a login (navigation)
+//	GET    /bff/callback                   the redirect URI
+//	GET    /bff/user                       the session's claims (needs X-CSRF: 1)
+//	GET    /bff/logout?sid=&returnUrl=     end the session (navigation)
+//	POST   /bff/backchannel                OpenID Connect Back-Channel Logout
+//	GET    /bff/sessions                   the user's sessions (needs X-CSRF: 1)
+//	DELETE /bff/sessions[/{handle}]        end one, or all others
+//	GET    /bff/healthz, /bff/readyz       liveness and readiness
 //
-// A Gateway is an http.Handler; build one with New from a Config.
+// A Gateway is an http.Handler; build one with New from a Config. Its
+// AdminHandler serves the operator API and health for a separate listener,
+// and Sessions ends a user's sessions from Go code.
 package gatehouse
