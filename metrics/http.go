@@ -1,14 +1,13 @@
 package metrics
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 )
 
 // Middleware wraps next so that each request is counted in
@@ -34,9 +33,9 @@ func (m *Metrics) Middleware(route func(*http.Request) string, next http.Handler
 		inFlight := m.inFlight.WithLabelValues(name)
 		inFlight.Inc()
 		defer inFlight.Dec()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := httpx.NewRecorder(w)
 		next.ServeHTTP(sw, r)
-		code := sw.code()
+		code := sw.StatusCode()
 		m.requests.WithLabelValues(name, method(r.Method), strconv.Itoa(code)).Inc()
 		if code != http.StatusSwitchingProtocols {
 			m.requestDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
@@ -53,71 +52,6 @@ func method(m string) string {
 	}
 	return "OTHER"
 }
-
-// statusWriter remembers the final status of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status   int
-	hijacked bool
-}
-
-func (w *statusWriter) code() int {
-	switch {
-	case w.status != 0:
-		return w.status
-	case w.hijacked:
-		return http.StatusSwitchingProtocols
-	}
-	return http.StatusOK
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	// Informational responses other than 101 precede the final status.
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// ReadFrom keeps the underlying writer's sendfile path for file responses.
-func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(writerOnly{w.ResponseWriter}, src)
-}
-
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		w.hijacked = true
-	}
-	return conn, brw, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// writerOnly hides every method but Write, so io.Copy cannot recurse into
-// ReadFrom.
-type writerOnly struct{ io.Writer }
 
 type opKey struct{}
 

@@ -1,10 +1,7 @@
 package logging
 
 import (
-	"bufio"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -29,14 +26,14 @@ import (
 func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
+		rec := httpx.NewRecorder(w)
 		next.ServeHTTP(rec, r)
 		ctx := r.Context()
 		id := httpx.RequestID(ctx)
 		if id == "" {
 			id = w.Header().Get("X-Request-Id")
 		}
-		status := rec.statusCode()
+		status := rec.StatusCode()
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
@@ -47,80 +44,7 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
-			slog.Int64("bytes", rec.bytes),
+			slog.Int64("bytes", rec.Bytes()),
 		)
 	})
 }
-
-// recorder remembers the status and counts the body bytes of a response.
-type recorder struct {
-	http.ResponseWriter
-	status   int
-	bytes    int64
-	hijacked bool
-}
-
-func (w *recorder) statusCode() int {
-	switch {
-	case w.status != 0:
-		return w.status
-	case w.hijacked:
-		return http.StatusSwitchingProtocols
-	}
-	return http.StatusOK
-}
-
-func (w *recorder) WriteHeader(code int) {
-	// Informational responses other than 101 precede the final status.
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *recorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// ReadFrom keeps the underlying writer's sendfile path for file responses.
-func (w *recorder) ReadFrom(src io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	var n int64
-	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
-	}
-	w.bytes += n
-	return n, err
-}
-
-func (w *recorder) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		w.hijacked = true
-	}
-	return conn, brw, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// writerOnly hides every method but Write, so io.Copy cannot recurse into
-// ReadFrom.
-type writerOnly struct{ io.Writer }
