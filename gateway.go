@@ -463,6 +463,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = g.withRequestID(w, r)
 	name, h := g.route(r)
 	tracing.SetRoute(r, name)
+	httpx.SetRoute(r.Context(), name)
 	if g.metrics != nil {
 		g.metrics.Middleware(func(*http.Request) string { return name }, h).ServeHTTP(w, r)
 		return
@@ -472,10 +473,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // route picks the handler for r and a low-cardinality name for it.
 func (g *Gateway) route(r *http.Request) (string, http.Handler) {
-	path := r.URL.Path
-	if path == g.callbackPath {
+	switch path := r.URL.Path; path {
+	case g.callbackPath:
 		return "bff_callback", g.endpoints["callback"]
+	case g.cfg.Server.HealthPath:
+		return "healthz", g.endpoints["healthz"]
+	case g.cfg.Server.ReadyPath:
+		return "readyz", g.endpoints["readyz"]
 	}
+	path := r.URL.Path
 	if rest, ok := strings.CutPrefix(path, g.prefix+"/"); ok {
 		if h, ok := g.endpoints[rest]; ok {
 			return "bff_" + rest, h

@@ -174,3 +174,13 @@ func TestTraceCoversInboundProviderStoreAndUpstream(t *testing.T) {
 		t.Errorf("upstream traceparent %q is not in the API request's trace %q", tp, apiTrace)
 	}
 }
+
+func TestHealthOnConfiguredPaths(t *testing.T) {
+	e, _ := startWithHostileProvider(t, func(c *config.Config) { c.Server.HealthPath, c.Server.ReadyPath = "/healthz", "/ready" })
+	b := e.browser()
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/ready": http.StatusOK, "/bff/healthz": http.StatusOK} {
+		if r := b.do("GET", path, nil, false); r.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, r.StatusCode, want)
+		}
+	}
+}

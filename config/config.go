@@ -52,6 +52,12 @@ type Server struct {
 	// MaxBodyBytes bounds request bodies of the session endpoints; larger
 	// get 413. Default 64 KiB. API routes are not limited by Gatehouse.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// HealthPath and ReadyPath serve liveness and readiness on the main
+	// listener, for load balancers. Default "<bff.prefix>/healthz" and
+	// "<bff.prefix>/readyz"; the admin listener serves /healthz and /readyz
+	// too.
+	HealthPath string `yaml:"health_path"`
+	ReadyPath  string `yaml:"ready_path"`
 	// RateLimit limits requests per client IP to the login, callback and
 	// back-channel endpoints: this many per minute, with the same burst.
 	// Default 60; negative turns it off.

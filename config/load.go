@@ -274,6 +274,8 @@ func (c *Config) SetDefaults() {
 		c.OIDC.Scopes = append([]string{"openid"}, c.OIDC.Scopes...)
 	}
 	setDefault(&c.OIDC.CallbackPath, c.BFF.Prefix+"/callback")
+	setDefault(&c.Server.HealthPath, c.BFF.Prefix+"/healthz")
+	setDefault(&c.Server.ReadyPath, c.BFF.Prefix+"/readyz")
 	if c.OIDC.PostLogoutRedirectURI == "" && c.Server.PublicURL != "" {
 		c.OIDC.PostLogoutRedirectURI = strings.TrimSuffix(c.Server.PublicURL, "/") + "/"
 	}

@@ -69,6 +69,11 @@ func (c *Config) Validate() error {
 	if c.OIDC.AuthMethod != "client_secret_basic" && c.OIDC.AuthMethod != "client_secret_post" {
 		p.add("oidc.auth_method %q must be client_secret_basic or client_secret_post", c.OIDC.AuthMethod)
 	}
+	for name, path := range map[string]string{"server.health_path": c.Server.HealthPath, "server.ready_path": c.Server.ReadyPath} {
+		if !strings.HasPrefix(path, "/") {
+			p.add("%s %q must start with /", name, path)
+		}
+	}
 	if !strings.HasPrefix(c.OIDC.CallbackPath, "/") {
 		p.add("oidc.callback_path %q must start with /", c.OIDC.CallbackPath)
 	}

@@ -83,3 +83,20 @@ func Page(w http.ResponseWriter, r *http.Request, status int, title, message, li
 	w.WriteHeader(status)
 	page.Execute(w, struct{ Title, Message, Link, RequestID string }{title, message, link, RequestID(r.Context())})
 }
+
+type routeKey struct{}
+
+// WithRouteSlot returns a context with room for the name of the route that
+// serves the request, for an access log wrapped around the handler, and
+// the slot itself.
+func WithRouteSlot(ctx context.Context) (context.Context, *string) {
+	slot := new(string)
+	return context.WithValue(ctx, routeKey{}, slot), slot
+}
+
+// SetRoute records the serving route's name in ctx's slot, if it has one.
+func SetRoute(ctx context.Context, name string) {
+	if slot, ok := ctx.Value(routeKey{}).(*string); ok {
+		*slot = name
+	}
+}

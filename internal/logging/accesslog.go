@@ -11,7 +11,8 @@ import (
 // AccessLog wraps next so that every request is logged as one line,
 // "request", after next returns, with the attributes request_id, method,
 // path (never the query, which can carry an authorization code or state),
-// status, duration and bytes (response body bytes written). Requests
+// route (the name the handler gave with httpx.SetRoute, if any), status,
+// duration and bytes (response body bytes written). Requests
 // answered with a 5xx status are logged at level Warn, the others at Info.
 //
 // The request id is the one httpx.RequestID finds in the request context
@@ -27,8 +28,9 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := httpx.NewRecorder(w)
+		ctx, route := httpx.WithRouteSlot(r.Context())
+		r = r.WithContext(ctx)
 		next.ServeHTTP(rec, r)
-		ctx := r.Context()
 		id := httpx.RequestID(ctx)
 		if id == "" {
 			id = w.Header().Get("X-Request-Id")
@@ -42,6 +44,7 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
+			slog.String("route", *route),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			slog.Int64("bytes", rec.Bytes()),
