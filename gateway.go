@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/csrf"
 	"github.com/gatehouse-bff/gatehouse/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
 	"github.com/gatehouse-bff/gatehouse/internal/redisconf"
 	"github.com/gatehouse-bff/gatehouse/login"
 	"github.com/gatehouse-bff/gatehouse/metrics"
@@ -191,17 +192,12 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	}
 
 	publicURL := strings.TrimSuffix(cfg.Server.PublicURL, "/")
-	g.provider = provider.NewSource(provider.Options{
-		Issuer:       cfg.OIDC.Issuer,
-		ClientID:     cfg.OIDC.ClientID,
-		ClientSecret: cfg.OIDC.ClientSecret,
-		AuthMethod:   cfg.OIDC.AuthMethod,
-		Scopes:       cfg.OIDC.Scopes,
-		RedirectURL:  publicURL + cfg.OIDC.CallbackPath,
-		SigningAlgs:  cfg.OIDC.SigningAlgs,
-		HTTPClient:   o.httpClient,
-		Now:          o.now,
-	}, 0)
+	po, err := oidcconf.Options(cfg, o.httpClient, o.now)
+	if err != nil {
+		g.store.Close()
+		return nil, fmt.Errorf("gatehouse: %w", err)
+	}
+	g.provider = provider.NewSource(po, 0)
 	g.tokens = tokens.New(tokens.Options{
 		Provider:  g.provider,
 		Sessions:  g.sessions,

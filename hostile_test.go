@@ -1,13 +1,22 @@
 package gatehouse_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // startWithHostileProvider runs a gateway against the hostile provider,
@@ -229,5 +238,47 @@ func TestClientSecretPost(t *testing.T) {
 	form, hdr := op.LastTokenRequest()
 	if form.Get("client_secret") != testClientSecret || hdr.Get("Authorization") != "" {
 		t.Error("client_secret_post did not send the secret in the form only")
+	}
+}
+
+func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyFile := filepath.Join(t.TempDir(), "client.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+
+	e := newEnv(t)
+	op := hostileop.New(t, hostileop.WithClient(testClientID, "", e.callbackURL()),
+		hostileop.WithClientKey(testClientID, jose.JSONWebKey{Key: key.Public(), KeyID: "k1", Algorithm: "ES256"}),
+		hostileop.WithPostLogoutRedirectURIs(testClientID, e.publicURL+"/"))
+	op.SetClock(e.clock.Now)
+	op.SetAccessTokenTTL(5 * time.Minute)
+	e.start(op.URL, func(c *config.Config) {
+		c.OIDC.ClientSecret = ""
+		c.OIDC.AuthMethod = "private_key_jwt"
+		c.OIDC.PrivateKeyFile = keyFile
+		c.OIDC.PrivateKeyID = "k1"
+	})
+	b := e.browser()
+	if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login with private_key_jwt = %d", resp.StatusCode)
+	}
+	form, hdr := op.LastTokenRequest()
+	if form.Get("client_assertion") == "" || form.Get("client_secret") != "" || hdr.Get("Authorization") != "" {
+		t.Errorf("token request authenticated with %v / %q, want a client assertion only", form, hdr.Get("Authorization"))
+	}
+	e.clock.Advance(6 * time.Minute)
+	if resp := b.api("GET", "/api/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh with private_key_jwt = %d", resp.StatusCode)
+	}
+	_, claims := b.user()
+	lu, _ := claims["bff:logout_url"].(string)
+	b.do("GET", lu, nil, false)
+	st := op.Stats()
+	if st.ClientAssertions != 3 || len(st.Revocations) != 1 || !st.Revocations[0].ClientAuthOK {
+		t.Errorf("provider accepted %d assertions and %d revocations, want code, refresh and revocation each authenticated", st.ClientAssertions, len(st.Revocations))
 	}
 }

@@ -77,8 +77,16 @@ type OIDC struct {
 	// white space is ignored. Exclusive with ClientSecret.
 	ClientSecretFile string `yaml:"client_secret_file"`
 	// AuthMethod is the token endpoint authentication:
-	// "client_secret_basic" (default) or "client_secret_post".
+	// "client_secret_basic" (default), "client_secret_post" or
+	// "private_key_jwt" (RFC 7523, recommended by RFC 9700 §2.5: no shared
+	// secret; needs PrivateKeyFile).
 	AuthMethod string `yaml:"auth_method"`
+	// PrivateKeyFile names the PEM private key (RSA ≥ 2048 bits, EC P-256/
+	// P-384/P-521 or Ed25519) that signs private_key_jwt assertions; register
+	// its public key at the provider. PrivateKeyID is its kid, if the
+	// provider needs one.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	PrivateKeyID   string `yaml:"private_key_id"`
 	// Scopes to request. Default [openid, profile, offline_access]; openid
 	// is always added.
 	Scopes []string `yaml:"scopes"`

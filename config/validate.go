@@ -63,11 +63,17 @@ func (c *Config) Validate() error {
 	if c.OIDC.ClientID == "" {
 		p.add("oidc.client_id is required")
 	}
-	if c.OIDC.ClientSecret == "" {
-		p.add("oidc.client_secret (or client_secret_file) is required: Gatehouse is a confidential client")
-	}
-	if c.OIDC.AuthMethod != "client_secret_basic" && c.OIDC.AuthMethod != "client_secret_post" {
-		p.add("oidc.auth_method %q must be client_secret_basic or client_secret_post", c.OIDC.AuthMethod)
+	switch c.OIDC.AuthMethod {
+	case "client_secret_basic", "client_secret_post":
+		if c.OIDC.ClientSecret == "" {
+			p.add("oidc.client_secret (or client_secret_file) is required: Gatehouse is a confidential client")
+		}
+	case "private_key_jwt":
+		if c.OIDC.PrivateKeyFile == "" {
+			p.add("oidc.private_key_file is required with auth_method: private_key_jwt")
+		}
+	default:
+		p.add("oidc.auth_method %q must be client_secret_basic, client_secret_post or private_key_jwt", c.OIDC.AuthMethod)
 	}
 	for name, path := range map[string]string{"server.health_path": c.Server.HealthPath, "server.ready_path": c.Server.ReadyPath} {
 		if !strings.HasPrefix(path, "/") {

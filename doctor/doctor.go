@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
 	"github.com/gatehouse-bff/gatehouse/provider"
 	"github.com/gatehouse-bff/gatehouse/session"
 )
@@ -252,17 +253,12 @@ func (d *doctor) provider(ctx context.Context) {
 	client.Transport = rec
 
 	// The same options the gateway builds in New.
-	p, err := provider.Discover(ctx, provider.Options{
-		Issuer:       cfg.OIDC.Issuer,
-		ClientID:     cfg.OIDC.ClientID,
-		ClientSecret: cfg.OIDC.ClientSecret,
-		AuthMethod:   cfg.OIDC.AuthMethod,
-		Scopes:       cfg.OIDC.Scopes,
-		RedirectURL:  strings.TrimSuffix(cfg.Server.PublicURL, "/") + cfg.OIDC.CallbackPath,
-		SigningAlgs:  cfg.OIDC.SigningAlgs,
-		HTTPClient:   &client,
-		Now:          d.opts.Now,
-	})
+	po, err := oidcconf.Options(cfg, &client, d.opts.Now)
+	if err != nil {
+		d.add(Fail, "discovery", "fix the oidc settings", err.Error())
+		return
+	}
+	p, err := provider.Discover(ctx, po)
 	var mismatch *provider.IssuerMismatchError
 	switch {
 	case errors.As(err, &mismatch):

@@ -46,7 +46,17 @@ func (p *Provider) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	if p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInParams {
+	auth, err := p.clientAuth(p.meta.TokenEndpoint)
+	if err != nil {
+		return err
+	}
+	switch {
+	case auth != nil:
+		form.Set("client_id", p.opts.ClientID)
+		for k, v := range auth {
+			form[k] = v
+		}
+	case p.oauth.Endpoint.AuthStyle == oauth2.AuthStyleInParams:
 		form.Set("client_id", p.opts.ClientID)
 		form.Set("client_secret", p.opts.ClientSecret)
 	}
@@ -55,7 +65,7 @@ func (p *Provider) Revoke(ctx context.Context, token, hint string) error {
 		return fmt.Errorf("provider: revoke: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if p.oauth.Endpoint.AuthStyle != oauth2.AuthStyleInParams {
+	if p.oauth.Endpoint.AuthStyle != oauth2.AuthStyleInParams && auth == nil {
 		// RFC 6749 §2.3.1: the credentials are form-urlencoded before Basic.
 		req.SetBasicAuth(url.QueryEscape(p.opts.ClientID), url.QueryEscape(p.opts.ClientSecret))
 	}

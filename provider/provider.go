@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,9 +22,14 @@ type Options struct {
 	Issuer       string
 	ClientID     string
 	ClientSecret string
-	// AuthMethod is "client_secret_basic" (default) or "client_secret_post".
+	// AuthMethod is "client_secret_basic" (default), "client_secret_post"
+	// or "private_key_jwt" (with ClientKey).
 	AuthMethod string
-	Scopes     []string
+	// ClientKey signs private_key_jwt client assertions; ClientKeyID is
+	// the kid the provider knows it by (optional).
+	ClientKey   crypto.Signer
+	ClientKeyID string
+	Scopes      []string
 	// RedirectURL is the exact callback URL registered at the provider.
 	RedirectURL string
 	// SigningAlgs are the accepted ID token algorithms; empty means the
@@ -111,14 +117,22 @@ func Discover(ctx context.Context, opts Options) (*Provider, error) {
 	}
 
 	style := oauth2.AuthStyleInHeader
-	if opts.AuthMethod == "client_secret_post" {
+	secret := opts.ClientSecret
+	switch {
+	case opts.AuthMethod == AuthPrivateKeyJWT:
+		if opts.ClientKey == nil {
+			return nil, errors.New("provider: private_key_jwt needs a client key")
+		}
+		// Only client_id goes in the form; the assertion is added per request.
+		style, secret = oauth2.AuthStyleInParams, ""
+	case opts.AuthMethod == "client_secret_post":
 		style = oauth2.AuthStyleInParams
 	}
 	ep := op.Endpoint()
 	ep.AuthStyle = style
 	p.oauth = oauth2.Config{
 		ClientID:     opts.ClientID,
-		ClientSecret: opts.ClientSecret,
+		ClientSecret: secret,
 		Endpoint:     ep,
 		RedirectURL:  opts.RedirectURL,
 		Scopes:       opts.Scopes,
@@ -232,7 +246,15 @@ const maxIatSkew = 5 * time.Minute
 // Exchange trades an authorization code for tokens (RFC 6749 §4.1.3) with
 // the PKCE verifier, then validates the ID token against nonce.
 func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (*oauth2.Token, *IDToken, error) {
-	tok, err := p.oauth.Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
+	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
+	auth, err := p.clientAuth(p.meta.TokenEndpoint)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k := range auth {
+		opts = append(opts, oauth2.SetAuthURLParam(k, auth.Get(k)))
+	}
+	tok, err := p.oauth.Exchange(p.ctx(ctx), code, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("provider: code exchange: %w", err)
 	}
@@ -353,9 +375,23 @@ func (p *Provider) TokenRequest(ctx context.Context, params url.Values, scopes [
 	// its EndpointParams may replace grant_type, which lets every grant
 	// (refresh with resource, RFC 8693 exchange) share its request and
 	// response handling.
+	auth, err := p.clientAuth(p.meta.TokenEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	if auth != nil {
+		merged := url.Values{}
+		for k, v := range params {
+			merged[k] = v
+		}
+		for k, v := range auth {
+			merged[k] = v
+		}
+		params = merged
+	}
 	cc := clientcredentials.Config{
 		ClientID:       p.opts.ClientID,
-		ClientSecret:   p.opts.ClientSecret,
+		ClientSecret:   p.oauth.ClientSecret,
 		TokenURL:       p.meta.TokenEndpoint,
 		Scopes:         scopes,
 		EndpointParams: params,

@@ -48,7 +48,7 @@ func TestDiscoveryDocument(t *testing.T) {
 	}
 	for k, want := range map[string][]any{
 		"id_token_signing_alg_values_supported": {"RS256"},
-		"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"code_challenge_methods_supported":      {"S256"},
 		"grant_types_supported":                 {"authorization_code", "refresh_token", "client_credentials"},
 		"prompt_values_supported":               {"none", "login", "consent", "select_account"},

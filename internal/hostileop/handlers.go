@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"golang.org/x/oauth2"
 )
 
@@ -105,7 +107,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		BackchannelLogoutSupported:        true,
 		BackchannelLogoutSessionSupported: p.withSID,
 		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 	}
 	if p.discoveryIssuer != "" {
 		doc.Issuer = p.discoveryIssuer
@@ -244,11 +246,83 @@ func errInvalidGrant(desc string) *tokenError {
 	return &tokenError{http.StatusBadRequest, "invalid_grant", desc}
 }
 
+const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// authenticateAssertion checks a private_key_jwt client assertion (RFC 7523
+// §3, OpenID Connect Core §9): signed by the client's registered key, iss
+// and sub the client, aud the token endpoint or the issuer, unexpired, and
+// its jti never seen before.
+func (p *Provider) authenticateAssertion(r *http.Request) (string, bool, *tokenError) {
+	fail := &tokenError{http.StatusUnauthorized, "invalid_client", "client assertion rejected"}
+	_, _, basic := r.BasicAuth()
+	if basic || r.PostForm.Get("client_secret") != "" || r.PostForm.Get("client_assertion_type") != assertionType {
+		return "", basic, &tokenError{http.StatusBadRequest, "invalid_request", "more than one client authentication method, or a wrong assertion type"}
+	}
+	jws, err := jose.ParseSignedCompact(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.PS256})
+	if err != nil {
+		return "", false, fail
+	}
+	var claims struct {
+		Iss, Sub, Jti string
+		Aud           any
+		Exp           int64
+	}
+	unverified := jws.UnsafePayloadWithoutVerification()
+	if json.Unmarshal(unverified, &claims) != nil {
+		return "", false, fail
+	}
+	c, ok := p.clients[claims.Iss]
+	if !ok || c.Key == nil {
+		return claims.Iss, false, fail
+	}
+	payload, err := jws.Verify(c.Key)
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		return claims.Iss, false, fail
+	}
+	audOK := false
+	for _, a := range audiences(claims.Aud) {
+		if a == p.URL+"/token" || a == p.URL || a == p.URL+"/revoke" {
+			audOK = true
+		}
+	}
+	if claims.Sub != claims.Iss || !audOK || claims.Jti == "" || p.assertionIDs[claims.Jti] || time.Unix(claims.Exp, 0).Before(p.now()) {
+		return claims.Iss, false, fail
+	}
+	if pid := r.PostForm.Get("client_id"); pid != "" && pid != claims.Iss {
+		return claims.Iss, false, fail
+	}
+	if p.assertionIDs == nil {
+		p.assertionIDs = map[string]bool{}
+	}
+	p.assertionIDs[claims.Jti] = true
+	p.stats.ClientAssertions++
+	return claims.Iss, false, nil
+}
+
+func audiences(v any) []string {
+	switch a := v.(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, x := range a {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // authenticateClient checks client_secret_basic or client_secret_post
 // (RFC 6749 §2.3.1). It returns the client id presented (even when
 // authentication fails), whether Basic was used, and an error if
 // authentication failed. Caller holds p.mu.
 func (p *Provider) authenticateClient(r *http.Request) (string, bool, *tokenError) {
+	if r.PostForm.Get("client_assertion_type") != "" || r.PostForm.Get("client_assertion") != "" {
+		return p.authenticateAssertion(r)
+	}
 	id, secret, basic := r.BasicAuth()
 	postID, postSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if basic {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Defaults used when a test does not override them.
@@ -35,6 +37,9 @@ const (
 type Client struct {
 	ID     string
 	Secret string
+	// Key, when set, is the public key the client signs private_key_jwt
+	// assertions with (RFC 7523 §2.2, OpenID Connect Core §9).
+	Key *jose.JSONWebKey
 	// RedirectURIs are compared exactly (RFC 9700 §2.1).
 	RedirectURIs []string
 	// PostLogoutRedirectURIs are the URIs end_session may redirect to.
@@ -58,6 +63,19 @@ type config struct {
 func WithClient(id, secret string, redirectURIs ...string) Option {
 	return func(c *config) {
 		c.clients = append(c.clients, &Client{ID: id, Secret: secret, RedirectURIs: slices.Clone(redirectURIs)})
+	}
+}
+
+// WithClientKey lets the client id authenticate with private_key_jwt
+// assertions signed by the private half of key.
+func WithClientKey(id string, key jose.JSONWebKey) Option {
+	return func(c *config) {
+		for _, cl := range c.clients {
+			if cl.ID == id {
+				k := key
+				cl.Key = &k
+			}
+		}
 	}
 }
 
@@ -127,6 +145,8 @@ type Provider struct {
 	refresh  map[string]*refreshToken
 	idTokens map[string]string // raw ID token → client id
 	issued   []string
+	// assertionIDs are the jti of accepted client assertions (single use).
+	assertionIDs map[string]bool
 	// exchanges are the RFC 8693 token exchanges answered.
 	exchanges []ExchangeRequest
 	nextID    int
@@ -449,6 +469,7 @@ type Stats struct {
 	RefreshReuses           int
 	ClientCredentialsGrants int
 	TokenExchanges          int // RFC 8693 token exchange requests
+	ClientAssertions        int // accepted private_key_jwt client assertions
 	Exchanges               []ExchangeRequest
 	TokenErrors             int // token requests of any grant answered with an error
 	Userinfo                int
