@@ -19,22 +19,28 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, route *proxy.
 		httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
 		return
 	}
-	token, ok := g.routeToken(w, r, route)
+	token, proof, ok := g.routeToken(w, r, route)
 	if !ok {
 		return
 	}
-	g.proxy.ServeRoute(w, r.WithContext(proxy.WithToken(r.Context(), token)), route)
+	ctx := proxy.WithToken(r.Context(), token)
+	if proof != nil {
+		ctx = proxy.WithDPoP(ctx, proof)
+	}
+	g.proxy.ServeRoute(w, r.WithContext(ctx), route)
 }
 
-// routeToken returns the access token route wants for r ("" for none), or
+// routeToken returns the access token route wants for r ("" for none) and,
+// for a DPoP-bound user token, the function that makes its proofs; or it
 // answers the request itself and returns false.
-func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *proxy.Route) (string, bool) {
+func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *proxy.Route) (string, proxy.ProofFunc, bool) {
 	ctx := r.Context()
 	switch route.Token {
 	case proxy.TokenNone:
-		return "", true
+		return "", nil, true
 	case proxy.TokenClient:
-		return g.clientToken(w, r, route)
+		token, ok := g.clientToken(w, r, route)
+		return token, nil, ok
 	}
 	s, err := g.sessions.Load(ctx, r, true)
 	switch {
@@ -42,16 +48,17 @@ func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *prox
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrExpired):
 		switch route.Token {
 		case proxy.TokenOptionalUser:
-			return "", true
+			return "", nil, true
 		case proxy.TokenUserOrClient:
-			return g.clientToken(w, r, route)
+			token, ok := g.clientToken(w, r, route)
+			return token, nil, ok
 		}
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
-		return "", false
+		return "", nil, false
 	default:
 		g.log.ErrorContext(ctx, "load session", "request_id", httpx.RequestID(ctx), "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Sessions cannot be read right now.")
-		return "", false
+		return "", nil, false
 	}
 	var token string
 	if route.TokenExchange {
@@ -61,7 +68,19 @@ func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *prox
 	}
 	switch {
 	case err == nil:
-		return token, true
+		key, err := tokens.DPoPKey(s)
+		if err != nil {
+			g.log.ErrorContext(ctx, "session dpop key", "request_id", httpx.RequestID(ctx), "err", err)
+			httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "A fresh access token cannot be obtained right now.")
+			return "", nil, false
+		}
+		if key == nil {
+			return token, nil, true
+		}
+		now := g.sessions.Now
+		return token, func(method, url string) (string, error) {
+			return key.Proof(method, url, token, "", now())
+		}, true
 	case errors.Is(err, tokens.ErrSessionEnded):
 		g.sessions.ClearCookie(w)
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
@@ -70,7 +89,7 @@ func (g *Gateway) routeToken(w http.ResponseWriter, r *http.Request, route *prox
 	default:
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "A fresh access token cannot be obtained right now.")
 	}
-	return "", false
+	return "", nil, false
 }
 
 func (g *Gateway) clientToken(w http.ResponseWriter, r *http.Request, route *proxy.Route) (string, bool) {

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/bff"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/csrf"
+	"github.com/gatehouse-bff/gatehouse/dpop"
 	"github.com/gatehouse-bff/gatehouse/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
@@ -132,6 +133,12 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		c.Transport = metrics.InstrumentRoundTripper(o.metrics, "provider", base)
 		o.httpClient = &c
 	}
+	if cfg.OIDC.DPoP != "off" {
+		// Token requests of a session with a DPoP key carry its proofs.
+		c := *o.httpClient
+		c.Transport = dpop.NewTransport(c.Transport, o.now)
+		o.httpClient = &c
+	}
 	if o.tracing.Enabled() {
 		c := *o.httpClient
 		c.Transport = o.tracing.Transport("provider", c.Transport)
@@ -213,6 +220,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Once:       once,
 		Ring:       txRing,
 		UserInfo:   cfg.OIDC.UserInfo,
+		DPoP:       cfg.OIDC.DPoP != "off",
 		AuthParams: cfg.OIDC.AuthParams,
 		Logger:     g.log,
 		Now:        o.now,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/interoptest"
 )
 
@@ -36,7 +37,14 @@ func startWithInteropProvider(t *testing.T, e *env, opts interoptest.Options, mu
 	opts.PostLogoutRedirectURI = e.publicURL + "/"
 	opts.AutoLoginSub = interopSub
 	op := interoptest.Start(t, opts)
-	e.start(op.Issuer(), mutate)
+	e.start(op.Issuer(), func(c *config.Config) {
+		// oidc-provider offers DPoP; these tests cover the bearer path, and
+		// TestInteropDPoP the sender-constrained one.
+		c.OIDC.DPoP = "off"
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 	return op
 }
 
@@ -424,5 +432,39 @@ func TestInteropBackchannelLogout(t *testing.T) {
 		if resp := b.api("GET", "/api/orders"); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("browser %d: API after back-channel logout = %d, want 401", i, resp.StatusCode)
 		}
+	}
+}
+
+func TestInteropDPoP(t *testing.T) {
+	e := newEnv(t)
+	op := startWithInteropProvider(t, e, interoptest.Options{AccessTokenTTL: 5 * time.Second}, func(c *config.Config) {
+		c.OIDC.DPoP = "auto"
+		c.OIDC.RefreshSkew = time.Hour // every API call refreshes
+	})
+	b := e.browser()
+	if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login = %d", resp.StatusCode)
+	}
+	seen := map[string]bool{}
+	for i := range 3 {
+		if resp := b.api("GET", "/api/orders"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("API call %d = %d", i, resp.StatusCode)
+		}
+		last, _ := e.api.Last()
+		token, ok := strings.CutPrefix(last.Header.Get("Authorization"), "DPoP ")
+		if !ok {
+			t.Fatalf("upstream Authorization %q, want a DPoP-bound token from a DPoP-capable provider", last.Header.Get("Authorization"))
+		}
+		if _, err := dpop.Verify(last.Header.Get("Dpop"), "GET", e.api.URL+"/api/orders", token, time.Now(), time.Minute); err != nil {
+			t.Errorf("upstream proof: %v", err)
+		}
+		seen[token] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("%d distinct tokens for 3 refreshing calls", len(seen))
+	}
+	st := interopStats(t, op)
+	if st.Refreshes < 3 || st.RefreshErrors != 0 {
+		t.Errorf("provider: %d refreshes, %d refresh errors; want DPoP-bound refreshes without errors", st.Refreshes, st.RefreshErrors)
 	}
 }

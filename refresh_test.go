@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
 )
 
@@ -266,5 +267,58 @@ func TestTokenExchangeGivesEachAPIItsOwnToken(t *testing.T) {
 	// Without a session the exchange route is 401, like any user route.
 	if resp := e.browser().api("GET", "/orders/1"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("exchange route without a session = %d", resp.StatusCode)
+	}
+}
+
+func TestDPoPBindsTokensToTheSessionsKey(t *testing.T) {
+	e, op := startWithHostileProvider(t, func(c *config.Config) { c.OIDC.UserInfo = true })
+	op.SetClock(e.clock.Now)
+	op.SetAccessTokenTTL(5 * time.Minute)
+	op.SetDPoP(true)
+	op.SetDPoPNonce(true)
+	b := e.browser()
+	if resp := b.login("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login with DPoP = %d\n%s", resp.StatusCode, e.logs.String())
+	}
+	if resp := b.api("GET", "/api/x?q=1"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("API call = %d", resp.StatusCode)
+	}
+	got, _ := e.api.Last()
+	scheme, token, _ := strings.Cut(got.Header.Get("Authorization"), " ")
+	if scheme != "DPoP" {
+		t.Fatalf("upstream Authorization scheme %q, want DPoP", scheme)
+	}
+	jkt, err := dpop.Verify(got.Header.Get("Dpop"), "GET", e.api.URL+"/api/x", token, e.clock.Now(), time.Minute)
+	if err != nil {
+		t.Fatalf("upstream proof: %v", err)
+	}
+	bound, ok := op.DPoPBinding(token)
+	if !ok || bound != jkt {
+		t.Errorf("token bound to %q, proof made with %q", bound, jkt)
+	}
+	// A refresh keeps the binding to the same session key.
+	e.clock.Advance(6 * time.Minute)
+	if resp := b.api("GET", "/api/y"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("API call after refresh = %d", resp.StatusCode)
+	}
+	got, _ = e.api.Last()
+	_, token2, _ := strings.Cut(got.Header.Get("Authorization"), " ")
+	if token2 == token {
+		t.Fatal("no refresh happened")
+	}
+	if bound2, _ := op.DPoPBinding(token2); bound2 != jkt {
+		t.Errorf("refreshed token bound to %q, want the session key %q", bound2, jkt)
+	}
+	if st := op.Stats(); st.DPoPNonceChallenges == 0 || st.DPoPProofs < 3 {
+		t.Errorf("provider saw %d proofs and %d nonce challenges", st.DPoPProofs, st.DPoPNonceChallenges)
+	}
+	// Each browser session has its own key.
+	other := e.browser()
+	other.login("/")
+	other.api("GET", "/api/z")
+	got, _ = e.api.Last()
+	_, token3, _ := strings.Cut(got.Header.Get("Authorization"), " ")
+	if bound3, _ := op.DPoPBinding(token3); bound3 == jkt || bound3 == "" {
+		t.Error("two sessions share a DPoP key")
 	}
 }

@@ -101,6 +101,12 @@ type OIDC struct {
 	// bar, so by default Gatehouse identifies itself with client_id only;
 	// enable this for providers that require the hint. Default false.
 	LogoutIDTokenHint bool `yaml:"logout_id_token_hint"`
+	// DPoP sender-constrains user access tokens (RFC 9449, RFC 9700
+	// §2.2.1): "auto" (default) uses DPoP when the provider advertises
+	// dpop_signing_alg_values_supported with ES256, "off" never does. Each
+	// session gets its own key, sealed with the session; upstream APIs then
+	// receive `Authorization: DPoP` and a proof per request.
+	DPoP string `yaml:"dpop"`
 	// UserInfo makes Gatehouse call the UserInfo endpoint after login and
 	// merge its claims (its sub must match the ID token's). Default false.
 	UserInfo bool `yaml:"userinfo"`

@@ -267,6 +267,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.BFF.CSRFValue, "1")
 
 	setDefault(&c.OIDC.AuthMethod, "client_secret_basic")
+	setDefault(&c.OIDC.DPoP, "auto")
 	if len(c.OIDC.Scopes) == 0 {
 		c.OIDC.Scopes = []string{"openid", "profile", "offline_access"}
 	}

@@ -80,6 +80,9 @@ func (c *Config) Validate() error {
 			p.add("%s %q must start with /", name, path)
 		}
 	}
+	if c.OIDC.DPoP != "auto" && c.OIDC.DPoP != "off" {
+		p.add("oidc.dpop %q must be auto or off", c.OIDC.DPoP)
+	}
 	if !strings.HasPrefix(c.OIDC.CallbackPath, "/") {
 		p.add("oidc.callback_path %q must start with /", c.OIDC.CallbackPath)
 	}

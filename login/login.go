@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/provider"
 	"github.com/gatehouse-bff/gatehouse/seal"
@@ -26,6 +27,9 @@ type Options struct {
 	Ring *seal.Ring
 	// UserInfo merges UserInfo claims into the session at login.
 	UserInfo bool
+	// DPoP asks for sender-constrained tokens (RFC 9449) when the provider
+	// supports them; the HTTP client must use dpop.Transport.
+	DPoP bool
 	// AuthParams are extra static authorization request parameters.
 	AuthParams map[string]string
 	Logger     *slog.Logger
@@ -154,6 +158,16 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, "callback without a code", nil)
 		return
 	}
+	// RFC 9700 §2.2.1: sender-constrain the session's tokens with a key of
+	// its own when the provider supports DPoP.
+	var dk *dpop.Key
+	if h.opts.DPoP && p.SupportsDPoP() {
+		if dk, err = dpop.NewKey(); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		ctx = dpop.WithKey(ctx, dk)
+	}
 	tok, id, err := p.Exchange(ctx, authCode, tx.Verifier, tx.Nonce)
 	if err != nil {
 		var ve *provider.ValidationError
@@ -166,7 +180,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := id.Claims
 	if h.opts.UserInfo && p.Metadata().UserinfoEndpoint != "" {
-		uc, err := p.UserInfo(ctx, tok.AccessToken, id.Subject)
+		uc, err := p.UserInfo(ctx, tok.AccessToken, tok.TokenType, id.Subject)
 		if err != nil {
 			h.reject(w, r, "userinfo rejected", err)
 			return
@@ -194,6 +208,12 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if sc, ok := tok.Extra("scope").(string); ok {
 		s.Tokens.Scope = sc
+	}
+	if dk != nil && strings.EqualFold(tok.TokenType, "DPoP") {
+		if s.DPoPKey, err = dk.Marshal(); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	// A session the browser already had is ended: the new login always gets
 	// a new id (no fixation) and the old one must not linger.

@@ -13,10 +13,14 @@ import (
 )
 
 // UserInfo calls the UserInfo endpoint with the access token in the
-// Authorization header and returns its claims. Their sub must equal
-// subject (OpenID Connect Core §5.3.2).
-func (p *Provider) UserInfo(ctx context.Context, accessToken, subject string) (map[string]any, error) {
-	ui, err := p.oidc.UserInfo(p.ctx(ctx), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}))
+// Authorization header, under its token type ("Bearer", or "DPoP" with the
+// key in ctx), and returns its claims. Their sub must equal subject (OpenID
+// Connect Core §5.3.2).
+func (p *Provider) UserInfo(ctx context.Context, accessToken, tokenType, subject string) (map[string]any, error) {
+	if tokenType == "" {
+		tokenType = "Bearer"
+	}
+	ui, err := p.oidc.UserInfo(p.ctx(ctx), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken, TokenType: tokenType}))
 	if err != nil {
 		return nil, fmt.Errorf("provider: userinfo: %w", err)
 	}

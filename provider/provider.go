@@ -176,6 +176,12 @@ func (p *Provider) SupportsPrompt(v string) bool {
 	return slices.Contains(p.meta.PromptValuesSupported, v)
 }
 
+// SupportsDPoP reports whether the provider accepts DPoP proofs signed with
+// ES256 (RFC 9449 §5.1).
+func (p *Provider) SupportsDPoP() bool {
+	return slices.Contains(p.meta.DPoPSigningAlgValuesSupported, "ES256")
+}
+
 // SupportsS256 reports whether the provider advertises PKCE S256.
 func (p *Provider) SupportsS256() bool {
 	return slices.Contains(p.meta.CodeChallengeMethodsSupported, "S256")

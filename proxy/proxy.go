@@ -305,6 +305,24 @@ func WithToken(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, tokenKey{}, token)
 }
 
+// ProofFunc makes a DPoP proof (RFC 9449 §4) for a request with the given
+// method and URL, bound to the request's access token.
+type ProofFunc func(method, url string) (string, error)
+
+type proofKey struct{}
+
+// WithDPoP marks the token in ctx as DPoP-bound: the upstream gets
+// `Authorization: DPoP <token>` and a `DPoP` header made by proof for the
+// outgoing method and URL (RFC 9449 §7.1).
+func WithDPoP(ctx context.Context, proof ProofFunc) context.Context {
+	return context.WithValue(ctx, proofKey{}, proof)
+}
+
+func proofFrom(ctx context.Context) ProofFunc {
+	f, _ := ctx.Value(proofKey{}).(ProofFunc)
+	return f
+}
+
 func tokenFrom(ctx context.Context) string {
 	t, _ := ctx.Value(tokenKey{}).(string)
 	return t
@@ -315,6 +333,7 @@ type exchange struct {
 	w          http.ResponseWriter // the caller's writer
 	guard      *guardWriter        // nil without the leak guard
 	token      string
+	proof      ProofFunc // nil: a bearer token
 	requestID  string
 	path, raw  string // outbound path, decoded and escaped
 	cancel     context.CancelCauseFunc
@@ -364,7 +383,7 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, route *Route)
 		}
 	}
 
-	x := &exchange{w: w, token: token, requestID: rid, path: path, raw: escaped}
+	x := &exchange{w: w, token: token, proof: proofFrom(ctx), requestID: rid, path: path, raw: escaped}
 	if e.StripPrefix {
 		x.path = stripSegments(path, e.segments)
 		x.raw = stripSegments(escaped, e.segments)
@@ -445,8 +464,19 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 	out.Header["X-Forwarded-Proto"] = []string{p.publicURL.Scheme}
 	out.Header["X-Forwarded-Host"] = []string{p.publicURL.Host}
 	out.Header[p.requestID] = []string{x.requestID}
-	if x.token != "" {
+	delete(out.Header, "Dpop")
+	switch {
+	case x.token != "" && x.proof != nil:
+		// A proof that cannot be made leaves the request without the token:
+		// the upstream answers 401, nothing is sent half-authenticated.
+		if proof, err := x.proof(out.Method, out.URL.String()); err == nil {
+			out.Header["Authorization"] = []string{"DPoP " + x.token}
+			out.Header["Dpop"] = []string{proof}
+		}
+	case x.token != "":
 		out.Header["Authorization"] = []string{"Bearer " + x.token}
+	}
+	if x.token != "" {
 		if p.leakGuard {
 			// Let the transport negotiate and decode compression so the
 			// guard sees the plain body.

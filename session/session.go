@@ -22,6 +22,9 @@ type Session struct {
 	Claims map[string]any `json:"claims"`
 
 	Tokens Tokens `json:"tokens"`
+	// DPoPKey is the session's DPoP private key (PKCS #8), when its access
+	// tokens are sender-constrained (RFC 9449); sealed with the session.
+	DPoPKey []byte `json:"dpop_key,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	// LastSeen is kept outside the sealed data; see Record.LastSeen.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/gatehouse-bff/gatehouse/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/provider"
 	"github.com/gatehouse-bff/gatehouse/session"
@@ -150,6 +151,10 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 		m.opts.Logger.ErrorContext(ctx, "tokens: provider unavailable", "request_id", httpx.RequestID(ctx), "err", err)
 		return session.Tokens{}, ErrUnavailable
 	}
+	ctx, err = withDPoP(ctx, s)
+	if err != nil {
+		return session.Tokens{}, ErrUnavailable
+	}
 	tok, id, err := p.Refresh(ctx, s.Tokens.RefreshToken, s.Subject, nil)
 	if err != nil {
 		var ve *provider.ValidationError
@@ -273,7 +278,10 @@ func (m *Manager) ExchangeToken(ctx context.Context, s *session.Session, resourc
 		return t.AccessToken, nil
 	}
 	v, err, _ := m.exchange.Do(key, func() (any, error) {
-		ctx := context.WithoutCancel(ctx)
+		ctx, err := withDPoP(context.WithoutCancel(ctx), s)
+		if err != nil {
+			return nil, err
+		}
 		p, err := m.opts.Provider.Get(ctx)
 		if err != nil {
 			return nil, err
@@ -311,4 +319,26 @@ func (m *Manager) ExchangeToken(ctx context.Context, s *session.Session, resourc
 		return "", ErrUnavailable
 	}
 	return v.(*oauth2.Token).AccessToken, nil
+}
+
+// withDPoP puts the session's DPoP key, if it has one, in ctx, so that the
+// provider client's dpop.Transport signs token requests with it.
+func withDPoP(ctx context.Context, s *session.Session) (context.Context, error) {
+	if len(s.DPoPKey) == 0 {
+		return ctx, nil
+	}
+	k, err := dpop.ParseKey(s.DPoPKey)
+	if err != nil {
+		return ctx, fmt.Errorf("tokens: session dpop key: %w", err)
+	}
+	return dpop.WithKey(ctx, k), nil
+}
+
+// DPoPKey returns the session's DPoP key, or nil when its tokens are
+// bearer tokens.
+func DPoPKey(s *session.Session) (*dpop.Key, error) {
+	if len(s.DPoPKey) == 0 {
+		return nil, nil
+	}
+	return dpop.ParseKey(s.DPoPKey)
 }

@@ -9,7 +9,9 @@
 // document that names another issuer, key rotation and tokens signed with
 // keys the JWKS does not (yet) publish, refresh tokens that rotate with reuse
 // detection or fail in scripted ways ([RefreshMode]), and back-channel logout
-// tokens with one chosen defect each ([LogoutDefect]).
+// tokens with one chosen defect each ([LogoutDefect]), and DPoP (RFC 9449)
+// sender-constrained access tokens with an optional nonce challenge
+// ([Provider.SetDPoP], [Provider.SetDPoPNonce]).
 //
 // Every call is observable: [Provider.Stats] counts requests per endpoint and
 // records revocations and end-session requests, [Provider.LastAuthorize] and

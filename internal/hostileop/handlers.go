@@ -13,8 +13,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-bff/gatehouse/dpop"
 )
 
 // grant is one authorization: the user, the client and everything issued
@@ -45,6 +46,7 @@ type accessToken struct {
 	clientID string
 	expires  time.Time
 	revoked  bool
+	jkt      string // RFC 9449 §6: thumbprint of the key the token is bound to, "" for Bearer
 }
 
 type refreshToken struct {
@@ -85,6 +87,7 @@ type discoveryDoc struct {
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // handleDiscovery serves OpenID Connect Discovery 1.0 §4.
@@ -118,6 +121,9 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.endSession {
 		doc.EndSessionEndpoint = p.URL + "/end_session"
+	}
+	if p.dpop {
+		doc.DPoPSigningAlgValuesSupported = []string{"ES256"} // RFC 9449 §5.1
 	}
 	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, doc)
@@ -358,6 +364,13 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.lastTokenForm = cloneValues(r.PostForm)
 	p.lastTokenHdr = r.Header.Clone()
+	jkt, nonce, derr := p.dpopTokenLocked(r)
+	if nonce != "" {
+		p.mu.Unlock()
+		w.Header().Set(dpop.NonceHeader, nonce)
+		derr.write(w, false)
+		return
+	}
 	grantType := r.PostForm.Get("grant_type")
 	switch grantType {
 	case "authorization_code":
@@ -368,6 +381,15 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.stats.ClientCredentialsGrants++
 	case grantTokenExchange:
 		p.stats.TokenExchanges++
+	}
+	if derr != nil {
+		p.stats.TokenErrors++
+		if grantType == "refresh_token" {
+			p.stats.RefreshFailures++
+		}
+		p.mu.Unlock()
+		derr.write(w, false)
+		return
 	}
 	hook, mode, delay := p.refreshHook, p.refreshMode, p.refreshDelay
 	p.mu.Unlock()
@@ -391,7 +413,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p.mu.Lock()
-	resp, basic, terr := p.tokenLocked(r, grantType)
+	resp, basic, terr := p.tokenLocked(r, grantType, jkt)
 	if terr != nil {
 		p.stats.TokenErrors++
 		if grantType == "refresh_token" {
@@ -406,7 +428,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (p *Provider) tokenLocked(r *http.Request, grantType string) (map[string]any, bool, *tokenError) {
+func (p *Provider) tokenLocked(r *http.Request, grantType, jkt string) (map[string]any, bool, *tokenError) {
 	clientID, basic, terr := p.authenticateClient(r)
 	if terr != nil {
 		return nil, basic, terr
@@ -414,17 +436,17 @@ func (p *Provider) tokenLocked(r *http.Request, grantType string) (map[string]an
 	form := r.PostForm
 	switch grantType {
 	case "authorization_code":
-		resp, terr := p.codeGrantLocked(clientID, form)
+		resp, terr := p.codeGrantLocked(clientID, form, jkt)
 		return resp, basic, terr
 	case "refresh_token":
-		resp, terr := p.refreshGrantLocked(clientID, form)
+		resp, terr := p.refreshGrantLocked(clientID, form, jkt)
 		return resp, basic, terr
 	case "client_credentials":
-		at := p.issueAccessLocked(nil, clientID)
-		return map[string]any{"access_token": at, "token_type": "Bearer",
+		at := p.issueAccessLocked(nil, clientID, jkt)
+		return map[string]any{"access_token": at, "token_type": tokenType(jkt),
 			"expires_in": int64(p.accessTTL / time.Second), "scope": form.Get("scope")}, basic, nil
 	case grantTokenExchange:
-		resp, terr := p.exchangeLocked(clientID, form)
+		resp, terr := p.exchangeLocked(clientID, form, jkt)
 		return resp, basic, terr
 	default:
 		return nil, basic, &tokenError{http.StatusBadRequest, "unsupported_grant_type", "grant type not supported"}
@@ -439,23 +461,23 @@ const (
 // exchangeLocked answers an RFC 8693 token exchange: a live access token of
 // this client as subject_token gets a new access token for the requested
 // resource or audience, recorded in Stats.Exchanges.
-func (p *Provider) exchangeLocked(clientID string, form url.Values) (map[string]any, *tokenError) {
+func (p *Provider) exchangeLocked(clientID string, form url.Values, jkt string) (map[string]any, *tokenError) {
 	subject := form.Get("subject_token")
 	at, ok := p.access[subject]
 	if form.Get("subject_token_type") != tokenTypeAccessToken || !ok || at.revoked || !p.now().Before(at.expires) || at.clientID != clientID {
 		return nil, &tokenError{http.StatusBadRequest, "invalid_grant", "subject_token is not a live access token of this client"}
 	}
-	issued := p.issueAccessLocked(at.g, clientID)
+	issued := p.issueAccessLocked(at.g, clientID, jkt)
 	p.exchanges = append(p.exchanges, ExchangeRequest{
 		SubjectToken: subject, Resource: form.Get("resource"), Audience: form.Get("audience"), Issued: issued,
 	})
 	return map[string]any{"access_token": issued, "issued_token_type": tokenTypeAccessToken,
-		"token_type": "Bearer", "expires_in": int64(p.accessTTL / time.Second)}, nil
+		"token_type": tokenType(jkt), "expires_in": int64(p.accessTTL / time.Second)}, nil
 }
 
 // codeGrantLocked redeems an authorization code (RFC 6749 §4.1.3,
 // RFC 7636 §4.6).
-func (p *Provider) codeGrantLocked(clientID string, form url.Values) (map[string]any, *tokenError) {
+func (p *Provider) codeGrantLocked(clientID string, form url.Values, jkt string) (map[string]any, *tokenError) {
 	code, ok := p.codes[form.Get("code")]
 	if !ok {
 		return nil, errInvalidGrant("unknown code")
@@ -489,12 +511,12 @@ func (p *Provider) codeGrantLocked(clientID string, form url.Values) (map[string
 			return nil, errInvalidGrant("code_verifier does not match code_challenge")
 		}
 	}
-	return p.tokenResponseLocked(code.g, true, true)
+	return p.tokenResponseLocked(code.g, true, true, jkt)
 }
 
 // refreshGrantLocked answers a refresh_token grant per p.refreshMode
 // (RFC 6749 §6, RFC 9700 §4.14.2).
-func (p *Provider) refreshGrantLocked(clientID string, form url.Values) (map[string]any, *tokenError) {
+func (p *Provider) refreshGrantLocked(clientID string, form url.Values, jkt string) (map[string]any, *tokenError) {
 	switch p.refreshMode {
 	case RefreshInvalidGrant:
 		return nil, errInvalidGrant("scripted refresh failure")
@@ -514,15 +536,15 @@ func (p *Provider) refreshGrantLocked(clientID string, form url.Values) (map[str
 	if rotate {
 		rt.rotated = true
 	}
-	return p.tokenResponseLocked(rt.g, rotate, false)
+	return p.tokenResponseLocked(rt.g, rotate, false, jkt)
 }
 
-// tokenResponseLocked issues an access token and, as asked, a refresh token
-// and an ID token for g.
-func (p *Provider) tokenResponseLocked(g *grant, withRefresh, fromCode bool) (map[string]any, *tokenError) {
+// tokenResponseLocked issues an access token (bound to jkt unless it is
+// empty) and, as asked, a refresh token and an ID token for g.
+func (p *Provider) tokenResponseLocked(g *grant, withRefresh, fromCode bool, jkt string) (map[string]any, *tokenError) {
 	resp := map[string]any{
-		"access_token": p.issueAccessLocked(g, g.clientID),
-		"token_type":   "Bearer",
+		"access_token": p.issueAccessLocked(g, g.clientID, jkt),
+		"token_type":   tokenType(jkt),
 		"expires_in":   int64(p.accessTTL / time.Second),
 	}
 	if g.scope != "" {
@@ -546,15 +568,16 @@ func (p *Provider) tokenResponseLocked(g *grant, withRefresh, fromCode bool) (ma
 	return resp, nil
 }
 
-func (p *Provider) issueAccessLocked(g *grant, clientID string) string {
+func (p *Provider) issueAccessLocked(g *grant, clientID, jkt string) string {
 	at := randomString("hostileop-at-")
-	p.access[at] = &accessToken{g: g, clientID: clientID, expires: p.now().Add(p.accessTTL)}
+	p.access[at] = &accessToken{g: g, clientID: clientID, expires: p.now().Add(p.accessTTL), jkt: jkt}
 	p.issued = append(p.issued, at)
 	return at
 }
 
 // handleUserinfo serves OIDC Core §5.3 with Bearer tokens in the
-// Authorization header only (RFC 6750 §2.1).
+// Authorization header only (RFC 6750 §2.1), and DPoP-bound tokens only
+// with the DPoP scheme and a proof (RFC 9449 §7).
 func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -562,11 +585,14 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	p.stats.Userinfo++
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	at := p.access[token]
-	if !ok || at == nil || at.revoked || at.g == nil || at.g.revoked || !p.now().Before(at.expires) {
+	at, scheme := p.userinfoTokenLocked(r)
+	if at == nil || at.revoked || at.g == nil || at.g.revoked || !p.now().Before(at.expires) {
 		p.mu.Unlock()
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		challenge := `Bearer error="invalid_token"`
+		if scheme == "DPoP" {
+			challenge = `DPoP error="invalid_token", algs="ES256"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
 		return
 	}

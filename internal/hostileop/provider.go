@@ -140,6 +140,11 @@ type Provider struct {
 	revocation      bool
 	endSession      bool
 
+	dpop              bool
+	dpopNonceRequired bool
+	dpopNonce         string
+	dpopJTIs          map[string]bool // jti of accepted DPoP proofs (RFC 9449 §11.1)
+
 	codes    map[string]*authCode
 	access   map[string]*accessToken
 	refresh  map[string]*refreshToken
@@ -475,6 +480,10 @@ type Stats struct {
 	Userinfo                int
 	Revocations             []RevocationRequest
 	EndSessions             []EndSessionRequest
+	// DPoPProofs counts accepted DPoP proofs (token and userinfo requests);
+	// DPoPNonceChallenges the use_dpop_nonce answers (RFC 9449 §8).
+	DPoPProofs          int
+	DPoPNonceChallenges int
 }
 
 // RevocationRequest is one request to the revocation endpoint.
