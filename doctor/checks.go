@@ -102,6 +102,21 @@ func (d *doctor) endSession(m provider.Metadata) {
 		"enable RP-Initiated Logout at the provider if it offers it; otherwise tell users that signing out of the provider is separate")
 }
 
+// dpop: sender-constrained access tokens (RFC 9449, RFC 9700 §2.2.1).
+func (d *doctor) dpop(m provider.Metadata) {
+	supported := slices.Contains(m.DPoPSigningAlgValuesSupported, "ES256")
+	switch {
+	case supported && d.cfg.OIDC.DPoP != "off":
+		d.add(Pass, "dpop", "the provider offers DPoP with ES256: access tokens are bound to a per-session key and useless if stolen from an API or a log", "")
+	case supported:
+		d.add(Warn, "dpop", "the provider offers DPoP but oidc.dpop is off: access tokens are bearer tokens",
+			"set oidc.dpop: auto (the default) unless an API cannot verify DPoP proofs")
+	default:
+		d.add(Info, "dpop", "the provider does not offer DPoP with ES256: access tokens are bearer tokens (RFC 9700 §2.2.1 recommends sender-constraining them)",
+			"enable DPoP at the provider if it supports it; Gatehouse uses it automatically")
+	}
+}
+
 // refresh: refresh tokens keep sessions alive past the access token's
 // lifetime (RFC 6749 §6; OpenID Connect Core §11 offline_access).
 func (d *doctor) refresh(m provider.Metadata) {

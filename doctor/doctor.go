@@ -284,6 +284,7 @@ func (d *doctor) provider(ctx context.Context) {
 	d.backchannel(m)
 	d.revocation(m)
 	d.endSession(m)
+	d.dpop(m)
 	d.refresh(m)
 	d.authMethod(m)
 	d.signingAlgs(m)

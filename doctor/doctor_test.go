@@ -162,6 +162,12 @@ func TestFindings(t *testing.T) {
 		}, id: "revocation", want: doctor.Pass},
 		{name: "no end session", change: func(s *setup) { s.op.SetEndSession(false) },
 			id: "end_session", want: doctor.Warn, says: "end_session_endpoint"},
+		{name: "no dpop", id: "dpop", want: doctor.Info, says: "bearer tokens"},
+		{name: "dpop offered", change: func(s *setup) { s.op.SetDPoP(true) }, id: "dpop", want: doctor.Pass, says: "per-session key"},
+		{name: "dpop offered but off", change: func(s *setup) {
+			s.op.SetDPoP(true)
+			s.lines["oidc"] += ", dpop: \"off\""
+		}, id: "dpop", want: doctor.Warn, says: "oidc.dpop is off"},
 		{name: "discovery for another issuer", change: func(s *setup) { s.op.SetDiscoveryIssuer("https://evil.example.test") },
 			id: "discovery", want: doctor.Fail, says: "https://evil.example.test"},
 		{name: "back-channel logout without sid", op: []hostileop.Option{hostileop.WithSID(false)},
