@@ -124,25 +124,8 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: cfg.OIDC.Timeout}
 	}
-	if o.metrics != nil {
-		c := *o.httpClient
-		base := c.Transport
-		if base == nil {
-			base = http.DefaultTransport
-		}
-		c.Transport = metrics.InstrumentRoundTripper(o.metrics, "provider", base)
-		o.httpClient = &c
-	}
-	if cfg.OIDC.DPoP != "off" {
-		// Token requests of a session with a DPoP key carry its proofs.
-		c := *o.httpClient
-		c.Transport = dpop.NewTransport(c.Transport, o.now)
-		o.httpClient = &c
-	}
+	o.httpClient = providerClient(o.httpClient, &o, cfg.OIDC.DPoP != "off")
 	if o.tracing.Enabled() {
-		c := *o.httpClient
-		c.Transport = o.tracing.Transport("provider", c.Transport)
-		o.httpClient = &c
 		if o.transport == nil {
 			o.transport = proxy.NewTransport()
 		}
@@ -175,9 +158,14 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		}
 	}
 	g.store = metrics.InstrumentStore(g.metrics, o.tracing.Store(g.store))
+	built := false
+	defer func() {
+		if !built {
+			g.store.Close()
+		}
+	}()
 	once, ok := g.store.(session.OnceStore)
 	if !ok {
-		g.store.Close()
 		return nil, errors.New("gatehouse: the session store must also record one-time values (session.OnceStore)")
 	}
 	g.sessions, err = session.NewManager(session.Options{
@@ -194,14 +182,12 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		},
 	})
 	if err != nil {
-		g.store.Close()
 		return nil, err
 	}
 
 	publicURL := strings.TrimSuffix(cfg.Server.PublicURL, "/")
 	po, err := oidcconf.Options(cfg, o.httpClient, o.now)
 	if err != nil {
-		g.store.Close()
 		return nil, fmt.Errorf("gatehouse: %w", err)
 	}
 	g.provider = provider.NewSource(po, 0)
@@ -227,7 +213,6 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		OnLogin:    func(context.Context, *session.Session) { g.metrics.SessionStarted() },
 	})
 	if err != nil {
-		g.store.Close()
 		return nil, err
 	}
 	g.backchannel, err = backchannel.New(backchannel.Options{
@@ -245,7 +230,6 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		},
 	})
 	if err != nil {
-		g.store.Close()
 		return nil, err
 	}
 	g.csrf, err = csrf.New(csrf.Options{
@@ -254,7 +238,6 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Origin:      publicURL,
 	})
 	if err != nil {
-		g.store.Close()
 		return nil, err
 	}
 	g.bff, err = bff.New(bff.Options{
@@ -270,11 +253,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Logger:                g.log,
 	})
 	if err != nil {
-		g.store.Close()
 		return nil, err
 	}
 	if g.proxy, err = g.newProxy(publicURL, o.transport); err != nil {
-		g.store.Close()
 		return nil, err
 	}
 	if cfg.Frontend.Upstream != "" || cfg.Frontend.StaticDir != "" {
@@ -283,12 +264,28 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			fo.Upstream, _ = url.Parse(cfg.Frontend.Upstream) // checked by Validate
 		}
 		if g.frontend, err = frontend.New(fo); err != nil {
-			g.store.Close()
 			return nil, err
 		}
 	}
 	g.buildEndpoints()
+	built = true
 	return g, nil
+}
+
+// providerClient wraps c's transport with the layers in use for provider
+// calls: metrics, DPoP proofs for sessions that have a key, tracing.
+func providerClient(c *http.Client, o *options, withDPoP bool) *http.Client {
+	out := *c
+	rt := out.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	rt = metrics.InstrumentRoundTripper(o.metrics, "provider", rt)
+	if withDPoP {
+		rt = dpop.NewTransport(rt, o.now)
+	}
+	out.Transport = o.tracing.Transport("provider", rt)
+	return &out
 }
 
 // checkCSRF is the anti-forgery check of the API routes and the session
