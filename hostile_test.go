@@ -282,3 +282,29 @@ func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 		t.Errorf("provider accepted %d assertions and %d revocations, want code, refresh and revocation each authenticated", st.ClientAssertions, len(st.Revocations))
 	}
 }
+
+func TestProviderWithoutSIDStillGivesAUsableLogoutURL(t *testing.T) {
+	e := newEnv(t)
+	op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, e.callbackURL()), hostileop.WithSID(false))
+	e.start(op.URL, nil)
+	b := e.browser()
+	b.login("/")
+	_, claims := b.user()
+	if _, ok := claims["sid"]; ok {
+		t.Fatal("provider sent a sid; the test needs one without")
+	}
+	lu, _ := claims["bff:logout_url"].(string)
+	sid := strings.TrimPrefix(lu, "/bff/logout?sid=")
+	if len(sid) < 16 || sid == lu {
+		t.Fatalf("bff:logout_url = %q, want a random sid", lu)
+	}
+	if r := b.do("GET", "/bff/logout?sid=x"+sid, nil, false); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("logout with a wrong sid = %d", r.StatusCode)
+	}
+	if r := b.do("GET", lu, nil, false); r.StatusCode != http.StatusFound {
+		t.Fatalf("logout = %d", r.StatusCode)
+	}
+	if status, _ := b.user(); status != http.StatusUnauthorized {
+		t.Errorf("session alive after logout: %d", status)
+	}
+}
