@@ -23,6 +23,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The development provider's library logs through the default logger.
+	slog.SetDefault(logger)
 	if err := demo.Run(ctx, demo.Options{Listen: *listen, Logger: logger}, stdout); err != nil {
 		fmt.Fprintln(stderr, "gatehouse demo:", err)
 		return 1
