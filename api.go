@@ -5,9 +5,9 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
-	"github.com/gatehouse-bff/gatehouse/proxy"
-	"github.com/gatehouse-bff/gatehouse/session"
-	"github.com/gatehouse-bff/gatehouse/tokens"
+	"github.com/gatehouse-bff/gatehouse/internal/proxy"
+	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 )
 
 // serveAPI handles one call to an API route, top to bottom: check for

@@ -19,9 +19,9 @@ import (
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider/devprovidertest"
-	"github.com/gatehouse-bff/gatehouse/proxy"
-	"github.com/gatehouse-bff/gatehouse/seal"
-	"github.com/gatehouse-bff/gatehouse/store/redisstore/redistest"
+	"github.com/gatehouse-bff/gatehouse/internal/proxy"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 )
 
 // benchJSON is the upstream's answer: about 200 bytes of JSON.

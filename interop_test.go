@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
-	"github.com/gatehouse-bff/gatehouse/dpop"
+	"github.com/gatehouse-bff/gatehouse/internal/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/interoptest"
 )
 

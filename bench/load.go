@@ -38,7 +38,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider"
-	"github.com/gatehouse-bff/gatehouse/proxy"
+	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 )
 
 const (

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gatehouse-bff/gatehouse/seal"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
 
 // Validate reports every problem of c at once, joined. It changes nothing.

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-bff/gatehouse/config"
-	"github.com/gatehouse-bff/gatehouse/doctor"
+	"github.com/gatehouse-bff/gatehouse/internal/doctor"
 )
 
 // check validates the configuration, then runs the deployment doctor

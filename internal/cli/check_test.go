@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
-	"github.com/gatehouse-bff/gatehouse/seal"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
 
 const checkSecret = "a-client-secret-of-at-least-32-bytes!"

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse"
-	"github.com/gatehouse-bff/gatehouse/admin"
+	"github.com/gatehouse-bff/gatehouse/internal/admin"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/logging"
-	"github.com/gatehouse-bff/gatehouse/metrics"
-	"github.com/gatehouse-bff/gatehouse/seal"
-	"github.com/gatehouse-bff/gatehouse/server"
-	"github.com/gatehouse-bff/gatehouse/tracing"
+	"github.com/gatehouse-bff/gatehouse/internal/metrics"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/gatehouse-bff/gatehouse/internal/server"
+	"github.com/gatehouse-bff/gatehouse/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )

@@ -22,7 +22,7 @@ import (
 	jsclient "github.com/gatehouse-bff/gatehouse/clients/js"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider"
-	"github.com/gatehouse-bff/gatehouse/session"
+	"github.com/gatehouse-bff/gatehouse/internal/session"
 )
 
 //go:embed spa

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/dpop"
+	"github.com/gatehouse-bff/gatehouse/internal/dpop"
 )
 
 // DPoPProofMaxAge is how far a DPoP proof's `iat` may be from the

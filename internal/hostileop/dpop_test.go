@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-bff/gatehouse/dpop"
+	"github.com/gatehouse-bff/gatehouse/internal/dpop"
 )
 
 func newDPoPKey(t *testing.T) *dpop.Key {

@@ -15,7 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-bff/gatehouse/dpop"
+	"github.com/gatehouse-bff/gatehouse/internal/dpop"
 )
 
 // grant is one authorization: the user, the client and everything issued

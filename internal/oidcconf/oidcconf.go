@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
-	"github.com/gatehouse-bff/gatehouse/provider"
+	"github.com/gatehouse-bff/gatehouse/internal/provider"
 )
 
 // Options returns the provider options for cfg, reading the private_key_jwt

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/session"
+	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 

@@ -3,7 +3,7 @@ package redisstore_test
 import (
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse-bff/gatehouse/session"
+	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 )
 

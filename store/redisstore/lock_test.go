@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
-	"github.com/gatehouse-bff/gatehouse/store/redisstore/redistest"
+	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 )
 
 func TestLockerExcludesAcrossLockers(t *testing.T) {

@@ -1,0 +1,63 @@
+package login
+
+import (
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-bff/gatehouse/internal/provider"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store/memstore"
+)
+
+// FuzzCallback feeds arbitrary callback parameters, with and without a
+// matching transaction cookie, and checks that the callback never panics,
+// never answers success, and never sets a session cookie: no input a
+// browser or attacker can send makes a session without the provider.
+func FuzzCallback(f *testing.F) {
+	store := memstore.New(memstore.Options{SweepInterval: -1})
+	f.Cleanup(func() { store.Close() })
+	mgr, err := session.NewManager(session.Options{Store: store, Ring: seal.Ephemeral(), CookieName: "__Host-gatehouse",
+		IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ring := seal.Ephemeral()
+	// The provider cannot be reached: whatever passes the local checks
+	// must still fail closed.
+	h, err := New(Options{Provider: provider.NewSource(provider.Options{Issuer: "http://127.0.0.1:1"}, time.Hour),
+		Sessions: mgr, Once: store, Ring: ring})
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Now()
+	good, _ := sealTx(ring, &transaction{State: "s1", Nonce: "n", Verifier: "v", ReturnURL: "/", Expires: now.Add(time.Minute)})
+	f.Add("code=abc&state=s1", "s1", good)
+	f.Add("error=access_denied&state=s1", "s1", good)
+	f.Add("state=s1&iss=https%3A%2F%2Fevil", "s1", good)
+	f.Add("code=x&state=", "", "")
+	f.Add("state=%00%ff&code=%zz", "s1", "garbage")
+	f.Fuzz(func(t *testing.T, query, cookieState, cookieValue string) {
+		r := httptest.NewRequest("GET", "/bff/callback", nil)
+		r.URL.RawQuery = query
+		if cookieValue != "" && !strings.ContainsAny(cookieValue, "\r\n;") {
+			r.Header.Set("Cookie", txCookieName(cookieState)+"="+url.QueryEscape(cookieValue))
+		}
+		w := httptest.NewRecorder()
+		h.Callback(w, r)
+		if w.Code < 400 {
+			t.Fatalf("callback %q answered %d", query, w.Code)
+		}
+		for _, c := range w.Result().Cookies() {
+			if c.Name == "__Host-gatehouse" && c.MaxAge >= 0 && c.Value != "" {
+				t.Fatalf("callback %q set a session cookie", query)
+			}
+		}
+		if w.Header().Get("Referrer-Policy") != "no-referrer" {
+			t.Fatal("callback without Referrer-Policy: no-referrer")
+		}
+	})
+}

@@ -1,0 +1,309 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
+)
+
+// CookiePrefix is the prefix every Gatehouse cookie name carries. Browsers
+// accept a __Host- cookie only when it is Secure, has Path=/ and no Domain,
+// so it cannot be set or shadowed by a sibling subdomain (RFC 6265bis §4.1.3.2).
+const CookiePrefix = "__Host-"
+
+// idBytes is the entropy of a session id: 256 bits from crypto/rand.
+const idBytes = 32
+
+// Errors returned by Manager.Load.
+var (
+	// ErrNoSession means the request carries no session cookie, or one that
+	// names no live session.
+	ErrNoSession = errors.New("session: no session")
+	// ErrExpired means the session existed but passed its idle or absolute
+	// deadline; it has been deleted.
+	ErrExpired = errors.New("session: expired")
+)
+
+// Options configure a Manager.
+type Options struct {
+	// Store persists records. Required.
+	Store Store
+	// Ring seals session data. Required.
+	Ring *seal.Ring
+	// CookieName must start with "__Host-".
+	CookieName string
+	// SameSite is the cookie's SameSite mode: http.SameSiteLaxMode or
+	// http.SameSiteStrictMode.
+	SameSite http.SameSite
+	// IdleTimeout ends a session that has not been used for this long.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after sign-in, however used.
+	AbsoluteTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnEnd, when set, is called after a session has been ended by the
+	// manager, with the reason ("logout", "idle", "absolute", ...).
+	OnEnd func(ctx context.Context, s *Session, reason string)
+}
+
+// Manager binds browser cookies to stored sessions. It is safe for
+// concurrent use.
+type Manager struct {
+	opts Options
+
+	// decoded remembers the last decoded form of each record by key, so
+	// that a record read again unchanged is not unsealed and parsed again.
+	// The store is still asked on every load, so an ended session is never
+	// served from here; an entry is used only when the stored ciphertext is
+	// byte for byte the one it was decoded from.
+	decoded     sync.Map // key -> *decodedRecord
+	decodedSize atomic.Int64
+}
+
+type decodedRecord struct {
+	data []byte
+	s    Session
+}
+
+// maxDecoded bounds the decode cache; past it the cache starts over.
+const maxDecoded = 100_000
+
+// NewManager checks opts and returns a Manager.
+func NewManager(opts Options) (*Manager, error) {
+	switch {
+	case opts.Store == nil:
+		return nil, errors.New("session: a store is required")
+	case opts.Ring == nil:
+		return nil, errors.New("session: a key ring is required")
+	case !strings.HasPrefix(opts.CookieName, CookiePrefix) || len(opts.CookieName) == len(CookiePrefix):
+		return nil, fmt.Errorf("session: cookie name %q must start with %q", opts.CookieName, CookiePrefix)
+	case opts.IdleTimeout <= 0 || opts.AbsoluteTimeout <= 0:
+		return nil, errors.New("session: idle and absolute timeouts must be positive")
+	}
+	if opts.SameSite != http.SameSiteStrictMode {
+		opts.SameSite = http.SameSiteLaxMode
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Manager{opts: opts}, nil
+}
+
+// Store returns the manager's store.
+func (m *Manager) Store() Store { return m.opts.Store }
+
+// CookieName returns the name of the session cookie.
+func (m *Manager) CookieName() string { return m.opts.CookieName }
+
+// IdleTimeout returns the configured idle timeout.
+func (m *Manager) IdleTimeout() time.Duration { return m.opts.IdleTimeout }
+
+// Now returns the manager's clock reading.
+func (m *Manager) Now() time.Time { return m.opts.Now() }
+
+// KeyOf returns the store key for a cookie value: its SHA-256 hash.
+func KeyOf(cookieValue string) string {
+	sum := sha256.Sum256([]byte(cookieValue))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// NewID returns a new random identifier of 256 bits, base64url encoded.
+func NewID() string {
+	b := make([]byte, idBytes)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Create stores s as a new session under a fresh random id and returns the
+// cookie value that names it. Create never reuses an id the browser sent, so
+// a planted pre-login cookie cannot fix the session (OWASP ASVS V3.2.1).
+func (m *Manager) Create(ctx context.Context, s *Session) (string, error) {
+	now := m.opts.Now()
+	id := NewID()
+	s.Key = KeyOf(id)
+	if s.Handle == "" {
+		s.Handle = NewID()[:22]
+	}
+	s.CreatedAt = now
+	s.LastSeen = now
+	s.AbsoluteExpiry = now.Add(m.opts.AbsoluteTimeout)
+	rec, err := m.record(s)
+	if err != nil {
+		return "", err
+	}
+	if err := m.opts.Store.Create(ctx, rec); err != nil {
+		return "", fmt.Errorf("session: create: %w", err)
+	}
+	return id, nil
+}
+
+// Save writes back a changed session (new tokens, for example). It returns
+// ErrNotFound when the session has ended meanwhile.
+func (m *Manager) Save(ctx context.Context, s *Session) error {
+	rec, err := m.record(s)
+	if err != nil {
+		return err
+	}
+	return m.opts.Store.Update(ctx, rec)
+}
+
+func (m *Manager) record(s *Session) (*Record, error) {
+	plain, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("session: encode: %w", err)
+	}
+	return &Record{
+		Key:       s.Key,
+		Issuer:    s.Issuer,
+		Subject:   s.Subject,
+		SID:       s.SID,
+		LastSeen:  s.LastSeen,
+		ExpiresAt: s.ExpiresAt(m.opts.IdleTimeout),
+		Data:      m.opts.Ring.Seal(plain, []byte(s.Key)),
+	}, nil
+}
+
+// Open turns a stored record back into a session. The returned session's
+// Claims map is shared with other loads of the same record: treat it as
+// read-only.
+func (m *Manager) Open(rec *Record) (*Session, error) {
+	if v, ok := m.decoded.Load(rec.Key); ok {
+		if d := v.(*decodedRecord); bytes.Equal(d.data, rec.Data) {
+			s := d.s
+			s.LastSeen = rec.LastSeen
+			return &s, nil
+		}
+	}
+	plain, err := m.opts.Ring.Open(rec.Data, []byte(rec.Key))
+	if err != nil {
+		return nil, fmt.Errorf("session: open record: %w", err)
+	}
+	s := new(Session)
+	if err := json.Unmarshal(plain, s); err != nil {
+		return nil, fmt.Errorf("session: decode record: %w", err)
+	}
+	s.Key = rec.Key
+	s.LastSeen = rec.LastSeen
+	m.remember(rec, s)
+	return s, nil
+}
+
+func (m *Manager) remember(rec *Record, s *Session) {
+	if m.decodedSize.Add(1) > maxDecoded {
+		m.decoded.Clear()
+		m.decodedSize.Store(1)
+	}
+	m.decoded.Store(rec.Key, &decodedRecord{data: bytes.Clone(rec.Data), s: *s})
+}
+
+// Load returns the session named by the request's cookie. It returns
+// ErrNoSession when there is none, ErrExpired when it passed a deadline
+// (and deletes it), and any other error when the store failed; callers must
+// treat every error as "not signed in" (fail closed). With slide set, the
+// idle deadline moves forward.
+func (m *Manager) Load(ctx context.Context, r *http.Request, slide bool) (*Session, error) {
+	c, err := r.Cookie(m.opts.CookieName)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return nil, ErrNoSession
+	}
+	return m.LoadKey(ctx, KeyOf(c.Value), slide)
+}
+
+// LoadKey is Load by store key.
+func (m *Manager) LoadKey(ctx context.Context, key string, slide bool) (*Session, error) {
+	rec, err := m.opts.Store.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: load: %w", err)
+	}
+	s, err := m.Open(rec)
+	if err != nil {
+		return nil, err
+	}
+	now := m.opts.Now()
+	if reason := m.expired(s, now); reason != "" {
+		m.End(ctx, s, reason)
+		return nil, ErrExpired
+	}
+	if slide && now.Sub(s.LastSeen) >= m.touchInterval() {
+		s.LastSeen = now
+		err := m.opts.Store.Touch(ctx, s.Key, now, s.ExpiresAt(m.opts.IdleTimeout))
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrNoSession
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session: touch: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// expired reports why s is no longer valid at now, or "" when it is.
+func (m *Manager) expired(s *Session, now time.Time) string {
+	switch {
+	case !now.Before(s.AbsoluteExpiry):
+		return "absolute"
+	case !now.Before(s.LastSeen.Add(m.opts.IdleTimeout)):
+		return "idle"
+	}
+	return ""
+}
+
+// touchInterval bounds how often a sliding session is written back: at most
+// once a minute, or more often for short idle timeouts, so that reads stay
+// reads on the hot path.
+func (m *Manager) touchInterval() time.Duration {
+	return min(time.Minute, m.opts.IdleTimeout/20)
+}
+
+// End deletes the session from the store and reports the reason.
+func (m *Manager) End(ctx context.Context, s *Session, reason string) error {
+	m.decoded.Delete(s.Key)
+	if err := m.opts.Store.Delete(ctx, s.Key); err != nil {
+		return fmt.Errorf("session: end: %w", err)
+	}
+	if m.opts.OnEnd != nil {
+		m.opts.OnEnd(ctx, s, reason)
+	}
+	return nil
+}
+
+// SetCookie sends the session cookie. The cookie carries no Max-Age: it lives
+// as long as the browser session, and the server enforces every deadline.
+func (m *Manager) SetCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     m.opts.CookieName,
+		Value:    value,
+		Path:     "/",
+		Secure:   true,
+		HttpOnly: true,
+		SameSite: m.opts.SameSite,
+	})
+}
+
+// ClearCookie tells the browser to drop the session cookie.
+func (m *Manager) ClearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     m.opts.CookieName,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		Secure:   true,
+		HttpOnly: true,
+		SameSite: m.opts.SameSite,
+	})
+}

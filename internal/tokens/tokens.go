@@ -1,0 +1,344 @@
+package tokens
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse-bff/gatehouse/internal/dpop"
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+	"github.com/gatehouse-bff/gatehouse/internal/provider"
+	"github.com/gatehouse-bff/gatehouse/internal/session"
+)
+
+// Errors of UserToken and ClientToken.
+var (
+	// ErrSessionEnded means the session can no longer get tokens (its
+	// refresh token was rejected, or it ended meanwhile); it has been
+	// deleted and the caller must answer 401.
+	ErrSessionEnded = errors.New("tokens: session ended")
+	// ErrUnavailable means the provider or the store failed transiently;
+	// the session is kept and the caller should answer 503.
+	ErrUnavailable = errors.New("tokens: token service unavailable")
+	// ErrExchangeRefused means the provider refused to exchange the user's
+	// token for the requested target; the caller should answer 403.
+	ErrExchangeRefused = errors.New("tokens: token exchange refused")
+)
+
+// Locker serialises refreshes of one session across processes. Lock blocks
+// until it holds the lock named key (for at most ttl) or ctx ends, and
+// returns the function that releases it.
+type Locker interface {
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
+}
+
+// Options configure a Manager.
+type Options struct {
+	Provider *provider.Source
+	Sessions *session.Manager
+	// Skew refreshes tokens this long before they expire. Default 60s.
+	Skew time.Duration
+	// Locker, when set, serialises refreshes across processes.
+	Locker Locker
+	// LockTTL bounds how long a refresh may hold the lock. Default 30s.
+	LockTTL time.Duration
+	Now     func() time.Time
+	Logger  *slog.Logger
+	// OnRefresh, when set, observes every refresh attempt's outcome:
+	// "ok", "invalid_grant", "rejected" or "error".
+	OnRefresh func(outcome string)
+}
+
+// Manager hands out access tokens. It is safe for concurrent use.
+type Manager struct {
+	opts    Options
+	refresh singleflight.Group
+
+	client      singleflight.Group
+	mu          sync.Mutex
+	clientCache map[string]*oauth2.Token
+
+	exchange      singleflight.Group
+	exchangeMu    sync.Mutex
+	exchangeCache map[string]*oauth2.Token
+}
+
+// New returns a Manager.
+func New(opts Options) *Manager {
+	if opts.Skew <= 0 {
+		opts.Skew = 60 * time.Second
+	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{opts: opts, clientCache: map[string]*oauth2.Token{}, exchangeCache: map[string]*oauth2.Token{}}
+}
+
+// fresh reports whether t can be used for at least the skew.
+func (m *Manager) fresh(t *session.Tokens) bool {
+	return t.AccessToken != "" && (t.Expiry.IsZero() || m.opts.Now().Add(m.opts.Skew).Before(t.Expiry))
+}
+
+// UserToken returns an access token of the session's user that is valid
+// for at least the skew, refreshing it when needed. On success s holds the
+// current tokens.
+func (m *Manager) UserToken(ctx context.Context, s *session.Session) (string, error) {
+	if m.fresh(&s.Tokens) {
+		return s.Tokens.AccessToken, nil
+	}
+	if s.Tokens.RefreshToken == "" {
+		if s.Tokens.AccessToken != "" && m.opts.Now().Before(s.Tokens.Expiry) {
+			// Nearly expired but still valid, and nothing to refresh with.
+			return s.Tokens.AccessToken, nil
+		}
+		m.end(ctx, s)
+		return "", ErrSessionEnded
+	}
+	// One refresh per session at a time in this process; every waiter gets
+	// its result. The refresh runs detached from any one caller's context.
+	v, err, _ := m.refresh.Do(s.Key, func() (any, error) {
+		return m.refreshSession(context.WithoutCancel(ctx), s.Key)
+	})
+	if err != nil {
+		return "", err
+	}
+	t := v.(session.Tokens)
+	s.Tokens = t
+	return t.AccessToken, nil
+}
+
+func (m *Manager) refreshSession(ctx context.Context, key string) (session.Tokens, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.LockTTL)
+	defer cancel()
+	if m.opts.Locker != nil {
+		unlock, err := m.opts.Locker.Lock(ctx, "refresh:"+key, m.opts.LockTTL)
+		if err != nil {
+			m.opts.Logger.ErrorContext(ctx, "tokens: refresh lock", "request_id", httpx.RequestID(ctx), "err", err)
+			return session.Tokens{}, ErrUnavailable
+		}
+		defer unlock()
+	}
+	// Reload under the lock: another replica may have refreshed already,
+	// and the refresh token in hand may be spent.
+	s, err := m.opts.Sessions.LoadKey(session.WithFreshRead(ctx), key, false)
+	switch {
+	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrExpired):
+		return session.Tokens{}, ErrSessionEnded
+	case err != nil:
+		m.opts.Logger.ErrorContext(ctx, "tokens: reload session", "request_id", httpx.RequestID(ctx), "err", err)
+		return session.Tokens{}, ErrUnavailable
+	}
+	if m.fresh(&s.Tokens) {
+		return s.Tokens, nil
+	}
+	p, err := m.opts.Provider.Get(ctx)
+	if err != nil {
+		m.opts.Logger.ErrorContext(ctx, "tokens: provider unavailable", "request_id", httpx.RequestID(ctx), "err", err)
+		return session.Tokens{}, ErrUnavailable
+	}
+	ctx, err = withDPoP(ctx, s)
+	if err != nil {
+		return session.Tokens{}, ErrUnavailable
+	}
+	tok, id, err := p.Refresh(ctx, s.Tokens.RefreshToken, s.Subject, nil)
+	if err != nil {
+		var ve *provider.ValidationError
+		switch {
+		case provider.IsInvalidGrant(err):
+			m.observe("invalid_grant")
+			m.opts.Logger.InfoContext(ctx, "tokens: refresh token rejected, ending session", "request_id", httpx.RequestID(ctx), "session", s.Handle)
+			m.end(ctx, s)
+			return session.Tokens{}, ErrSessionEnded
+		case errors.As(err, &ve):
+			m.observe("rejected")
+			m.opts.Logger.WarnContext(ctx, "tokens: refreshed id token rejected, ending session", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+			m.end(ctx, s)
+			return session.Tokens{}, ErrSessionEnded
+		default:
+			m.observe("error")
+			m.opts.Logger.ErrorContext(ctx, "tokens: refresh failed", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+			return session.Tokens{}, ErrUnavailable
+		}
+	}
+	m.observe("ok")
+	s.Tokens.AccessToken = tok.AccessToken
+	s.Tokens.TokenType = tok.TokenType
+	s.Tokens.RefreshToken = tok.RefreshToken
+	s.Tokens.Expiry = tok.Expiry
+	if sc, ok := tok.Extra("scope").(string); ok && sc != "" {
+		s.Tokens.Scope = sc
+	}
+	if id != nil {
+		s.Tokens.IDToken = id.Raw
+	}
+	// Save before anyone else can use the session's refresh token: the
+	// lock (or single flight) is still held.
+	if err := m.opts.Sessions.Save(ctx, s); err != nil {
+		if errors.Is(err, session.ErrNotFound) {
+			return session.Tokens{}, ErrSessionEnded
+		}
+		m.opts.Logger.ErrorContext(ctx, "tokens: save refreshed session", "request_id", httpx.RequestID(ctx), "err", err)
+		return session.Tokens{}, ErrUnavailable
+	}
+	return s.Tokens, nil
+}
+
+func (m *Manager) observe(outcome string) {
+	if m.opts.OnRefresh != nil {
+		m.opts.OnRefresh(outcome)
+	}
+}
+
+func (m *Manager) end(ctx context.Context, s *session.Session) {
+	if err := m.opts.Sessions.End(ctx, s, "refresh_failed"); err != nil {
+		m.opts.Logger.ErrorContext(ctx, "tokens: end session", "request_id", httpx.RequestID(ctx), "err", err)
+	}
+}
+
+// ClientToken returns a client-credentials access token (RFC 6749 §4.4) for
+// scopes, an optional RFC 8707 resource and an optional audience, cached
+// until shortly before it expires.
+func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource, audience string) (string, error) {
+	key := strings.Join(scopes, " ") + "\x00" + resource + "\x00" + audience
+	m.mu.Lock()
+	t := m.clientCache[key]
+	m.mu.Unlock()
+	if t != nil && (t.Expiry.IsZero() || m.opts.Now().Add(m.opts.Skew).Before(t.Expiry)) {
+		return t.AccessToken, nil
+	}
+	v, err, _ := m.client.Do(key, func() (any, error) {
+		ctx := context.WithoutCancel(ctx)
+		p, err := m.opts.Provider.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		params := url.Values{"grant_type": {"client_credentials"}}
+		if resource != "" {
+			params.Set("resource", resource)
+		}
+		if audience != "" {
+			params.Set("audience", audience)
+		}
+		t, err := p.TokenRequest(ctx, params, scopes)
+		if err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		m.clientCache[key] = t
+		m.mu.Unlock()
+		return t, nil
+	})
+	if err != nil {
+		m.opts.Logger.ErrorContext(ctx, "tokens: client credentials", "request_id", httpx.RequestID(ctx), "err", err)
+		return "", fmt.Errorf("%w: client credentials", ErrUnavailable)
+	}
+	return v.(*oauth2.Token).AccessToken, nil
+}
+
+// RFC 8693 token type identifiers.
+const (
+	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// maxExchanged bounds the exchanged-token cache; past it, it starts over.
+const maxExchanged = 10_000
+
+// ExchangeToken returns an access token for an RFC 8707 resource and/or an
+// audience, obtained by exchanging the user's current access token (RFC 8693
+// §2.1), so that each API gets a token for itself alone (RFC 9700 §2.3).
+// Exchanged tokens are cached per session, target and subject token until
+// shortly before they expire. A provider's refusal is ErrExchangeRefused.
+func (m *Manager) ExchangeToken(ctx context.Context, s *session.Session, resource, audience string) (string, error) {
+	subject, err := m.UserToken(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(subject))
+	key := s.Key + "\x00" + resource + "\x00" + audience + "\x00" + string(sum[:])
+	m.exchangeMu.Lock()
+	t := m.exchangeCache[key]
+	m.exchangeMu.Unlock()
+	if t != nil && (t.Expiry.IsZero() || m.opts.Now().Add(m.opts.Skew).Before(t.Expiry)) {
+		return t.AccessToken, nil
+	}
+	v, err, _ := m.exchange.Do(key, func() (any, error) {
+		ctx, err := withDPoP(context.WithoutCancel(ctx), s)
+		if err != nil {
+			return nil, err
+		}
+		p, err := m.opts.Provider.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		params := url.Values{
+			"grant_type":           {grantTokenExchange},
+			"subject_token":        {subject},
+			"subject_token_type":   {tokenTypeAccessToken},
+			"requested_token_type": {tokenTypeAccessToken},
+		}
+		if resource != "" {
+			params.Set("resource", resource)
+		}
+		if audience != "" {
+			params.Set("audience", audience)
+		}
+		t, err := p.TokenRequest(ctx, params, nil)
+		if err != nil {
+			return nil, err
+		}
+		m.exchangeMu.Lock()
+		if len(m.exchangeCache) >= maxExchanged {
+			clear(m.exchangeCache)
+		}
+		m.exchangeCache[key] = t
+		m.exchangeMu.Unlock()
+		return t, nil
+	})
+	if err != nil {
+		m.opts.Logger.WarnContext(ctx, "tokens: token exchange failed", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return "", ErrExchangeRefused
+		}
+		return "", ErrUnavailable
+	}
+	return v.(*oauth2.Token).AccessToken, nil
+}
+
+// withDPoP puts the session's DPoP key, if it has one, in ctx, so that the
+// provider client's dpop.Transport signs token requests with it.
+func withDPoP(ctx context.Context, s *session.Session) (context.Context, error) {
+	if len(s.DPoPKey) == 0 {
+		return ctx, nil
+	}
+	k, err := dpop.ParseKey(s.DPoPKey)
+	if err != nil {
+		return ctx, fmt.Errorf("tokens: session dpop key: %w", err)
+	}
+	return dpop.WithKey(ctx, k), nil
+}
+
+// DPoPKey returns the session's DPoP key, or nil when its tokens are
+// bearer tokens.
+func DPoPKey(s *session.Session) (*dpop.Key, error) {
+	if len(s.DPoPKey) == 0 {
+		return nil, nil
+	}
+	return dpop.ParseKey(s.DPoPKey)
+}
