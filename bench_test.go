@@ -20,8 +20,8 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider/devprovidertest"
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
-	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
 
 // benchJSON is the upstream's answer: about 200 bytes of JSON.

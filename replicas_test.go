@@ -14,8 +14,8 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
-	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/redis/go-redis/v9"
 )
 

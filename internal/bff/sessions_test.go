@@ -15,8 +15,8 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
-	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
+	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
 const (

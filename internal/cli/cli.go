@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse"
-	"github.com/gatehouse-bff/gatehouse/internal/admin"
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/admin"
 	"github.com/gatehouse-bff/gatehouse/internal/logging"
 	"github.com/gatehouse-bff/gatehouse/internal/metrics"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"

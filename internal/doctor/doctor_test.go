@@ -25,8 +25,8 @@ import (
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/doctor"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
-	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
+	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
 
 const publicURL = "https://app.example.test"

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
+	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 

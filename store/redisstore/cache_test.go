@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
-	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
+	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 )
 
 func TestLockerExcludesAcrossLockers(t *testing.T) {

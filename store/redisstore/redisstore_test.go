@@ -10,9 +10,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
-	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
