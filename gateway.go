@@ -35,7 +35,9 @@ import (
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 )
 
@@ -51,7 +53,7 @@ type options struct {
 	transport  http.RoundTripper
 	now        func() time.Time
 	store      store.Store
-	metrics    *metrics.Metrics
+	registerer prometheus.Registerer
 	tracing    *tracing.Tracing
 }
 
@@ -71,13 +73,17 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // Gateway closes it on Close.
 func WithStore(s store.Store) Option { return func(o *options) { o.store = s } }
 
-// WithMetrics records the gateway's metrics in m (see package metrics).
-func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+// WithMetrics registers the gateway's Prometheus metrics with reg
+// (gatehouse_* series: requests by route, sessions started and ended by
+// reason, refreshes, CSRF rejections, store and provider calls).
+func WithMetrics(reg prometheus.Registerer) Option { return func(o *options) { o.registerer = reg } }
 
-// WithTracing traces provider, store and upstream calls with t (see package
-// tracing); inbound requests are traced by wrapping the Gateway in
-// t.Handler.
-func WithTracing(t *tracing.Tracing) Option { return func(o *options) { o.tracing = t } }
+// WithTracerProvider traces provider, store and upstream calls with spans
+// from tp, and sends a W3C traceparent upstream. Inbound requests are
+// traced by the embedder's own HTTP middleware (otelhttp, say).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracing = tracing.FromProvider(tp) }
+}
 
 // Gateway is the BFF: an http.Handler serving the session endpoints, the
 // API routes and the frontend. It is safe for concurrent use.
@@ -122,17 +128,24 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	var m *metrics.Metrics
+	if o.registerer != nil {
+		var err error
+		if m, err = metrics.New(o.registerer); err != nil {
+			return nil, fmt.Errorf("gatehouse: %w", err)
+		}
+	}
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: cfg.OIDC.Timeout}
 	}
-	o.httpClient = providerClient(o.httpClient, &o, cfg.OIDC.DPoP != "off")
+	o.httpClient = providerClient(o.httpClient, m, &o, cfg.OIDC.DPoP != "off")
 	if o.tracing.Enabled() {
 		if o.transport == nil {
 			o.transport = proxy.NewTransport()
 		}
 		o.transport = o.tracing.Transport("upstream", o.transport)
 	}
-	g := &Gateway{cfg: cfg, log: o.logger, metrics: o.metrics, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
+	g := &Gateway{cfg: cfg, log: o.logger, metrics: m, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
 	for _, tp := range cfg.Server.TrustedProxies {
 		p, _ := config.ParsePrefix(tp) // checked by Validate
 		g.trusted = append(g.trusted, p)
@@ -267,13 +280,13 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 
 // providerClient wraps c's transport with the layers in use for provider
 // calls: metrics, DPoP proofs for sessions that have a key, tracing.
-func providerClient(c *http.Client, o *options, withDPoP bool) *http.Client {
+func providerClient(c *http.Client, m *metrics.Metrics, o *options, withDPoP bool) *http.Client {
 	out := *c
 	rt := out.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	rt = metrics.InstrumentRoundTripper(o.metrics, "provider", rt)
+	rt = metrics.InstrumentRoundTripper(m, "provider", rt)
 	if withDPoP {
 		rt = dpop.NewTransport(rt, o.now)
 	}
@@ -357,16 +370,12 @@ func (o *ownedRedis) Close() error {
 	return o.client.Close()
 }
 
-// Sessions returns the session administration service, for embedders that
-// end a user's sessions from their own code (on account deletion, say).
-func (g *Gateway) Sessions() *admin.Service { return admin.NewService(g.sessions) }
-
 // AdminHandler returns the operator API (sessions by subject or sid) and
 // the health endpoints, for a separate admin listener. With token empty
 // the session API answers loopback callers only.
 func (g *Gateway) AdminHandler(token string) (http.Handler, error) {
 	api, err := admin.NewHandler(admin.HandlerOptions{
-		Service: g.Sessions(),
+		Service: admin.NewService(g.sessions),
 		Issuer: func(ctx context.Context) (string, error) {
 			p, err := g.provider.Get(ctx)
 			if err != nil {
