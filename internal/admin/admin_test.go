@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -394,3 +395,31 @@ func TestListenCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestBoundCheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := admin.BoundCheck(ln, ""); err != nil {
+		t.Errorf("loopback listener refused: %v", err)
+	}
+	if err := admin.BoundCheck(fakeListener{"192.0.2.7:9090"}, ""); err == nil {
+		t.Error("a listener on a routable address without a token was accepted")
+	}
+	if err := admin.BoundCheck(fakeListener{"192.0.2.7:9090"}, "tok"); err != nil {
+		t.Errorf("with a token: %v", err)
+	}
+}
+
+type fakeListener struct{ addr string }
+
+func (fakeListener) Accept() (net.Conn, error) { return nil, net.ErrClosed }
+func (fakeListener) Close() error              { return nil }
+func (f fakeListener) Addr() net.Addr          { return addrString(f.addr) }
+
+type addrString string
+
+func (addrString) Network() string  { return "tcp" }
+func (a addrString) String() string { return string(a) }
