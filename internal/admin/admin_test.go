@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/admin"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
@@ -23,10 +24,6 @@ const (
 	issuer = "https://idp.example"
 	token  = "s3cret-admin-token"
 )
-
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
 
 // failing is a store whose listing and deleting fail.
 type failing struct{ store.Store }
@@ -42,14 +39,14 @@ func (failing) DeleteMatching(context.Context, store.Filter) ([]string, error) {
 
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *testkit.Clock
 	m     *session.Manager
 	svc   *admin.Service
 }
 
 func newFixture(t *testing.T, wrap func(store.Store) store.Store) *fixture {
 	t.Helper()
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
 	var st2 store.Store = st
@@ -75,7 +72,7 @@ func (f *fixture) login(iss, sub, sid string) (string, string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.clock.now = f.clock.now.Add(time.Second)
+	f.clock.Advance(time.Second)
 	return id, s.Handle
 }
 
