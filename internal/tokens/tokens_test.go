@@ -914,6 +914,9 @@ func TestExchangedTokensAreCachedPerSessionAndTarget(t *testing.T) {
 	// below decide when they are refreshed.
 	alice := f.login(f.expiring(2 * time.Hour))
 	bob := f.login(session.Tokens{AccessToken: "bob-at", RefreshToken: "bob-rt", Expiry: f.clock.Now().Add(2 * time.Hour)})
+	// A second session holding the very same access token still gets an
+	// exchange of its own (with DPoP, it would be bound to its own key).
+	twin := f.login(f.expiring(2 * time.Hour))
 	steps := []struct {
 		name               string
 		advance            time.Duration
@@ -929,12 +932,14 @@ func TestExchangedTokensAreCachedPerSessionAndTarget(t *testing.T) {
 		{name: "other audience", s: alice, resource: "https://a.example", audience: "api-a", wantToken: "tok-3", wantRequests: 3, wantSubjectToken: "at-0"},
 		{name: "other session", s: bob, resource: "https://a.example", wantToken: "tok-4", wantRequests: 4, wantSubjectToken: "bob-at"},
 		{name: "other session cached", s: bob, resource: "https://a.example", wantToken: "tok-4", wantRequests: 4},
-		{name: "cached outside the skew", advance: 4*time.Minute - time.Second, s: alice, resource: "https://a.example", wantToken: "tok-1", wantRequests: 4},
-		{name: "exchanged again inside the skew", advance: time.Second, s: alice, resource: "https://a.example", wantToken: "tok-5", wantRequests: 5, wantSubjectToken: "at-0"},
+		{name: "other session with the same access token", s: twin, resource: "https://a.example", wantToken: "tok-5", wantRequests: 5, wantSubjectToken: "at-0"},
+		{name: "cached outside the skew", advance: 4*time.Minute - time.Second, s: alice, resource: "https://a.example", wantToken: "tok-1", wantRequests: 5},
+		{name: "exchanged again inside the skew", advance: time.Second, s: alice, resource: "https://a.example", wantToken: "tok-6", wantRequests: 6, wantSubjectToken: "at-0"},
+		{name: "just before the user token's skew", advance: 2*time.Hour - 4*time.Minute - skew - time.Second, s: alice, resource: "https://c.example", wantToken: "tok-7", wantRequests: 7, wantSubjectToken: "at-0"},
 		// Alice's user token now enters its skew: it is refreshed (the
-		// fake's counter makes it at-6) and the new subject token is
-		// exchanged anew, though the old exchange is still cached.
-		{name: "new subject token", advance: 2*time.Hour - 4*time.Minute - skew, s: alice, resource: "https://b.example", wantToken: "tok-7", wantRequests: 6, wantSubjectToken: "at-6"},
+		// fake's counter makes it at-8) and the new subject token is
+		// exchanged anew, though the old one's exchange is still cached.
+		{name: "new subject token", advance: time.Second, s: alice, resource: "https://c.example", wantToken: "tok-9", wantRequests: 8, wantSubjectToken: "at-8"},
 	}
 	for _, st := range steps {
 		f.clock.Advance(st.advance)
