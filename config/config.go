@@ -180,9 +180,8 @@ type Route struct {
 	Prefix string `yaml:"prefix"`
 	// Upstream is the absolute http(s) URL requests are forwarded to.
 	Upstream string `yaml:"upstream"`
-	// Token is what the upstream gets: "user" (default), "client",
-	// "user_or_client", "optional_user" or "none".
-	Token string `yaml:"token"`
+	// Token is what the upstream gets. Default TokenUser.
+	Token TokenMode `yaml:"token"`
 	// StripPrefix removes Prefix from the forwarded path.
 	StripPrefix bool `yaml:"strip_prefix"`
 	// Timeout bounds the upstream call. Default 30s; streaming responses
@@ -197,6 +196,25 @@ type Route struct {
 	// (RFC 8693).
 	TokenExchange bool `yaml:"token_exchange"`
 }
+
+// TokenMode says which access token a route sends upstream.
+type TokenMode string
+
+// The token modes.
+const (
+	// TokenUser sends the signed-in user's access token; anonymous calls
+	// get 401.
+	TokenUser TokenMode = "user"
+	// TokenClient sends a client-credentials token of Gatehouse itself.
+	TokenClient TokenMode = "client"
+	// TokenUserOrClient sends the user's token when signed in, else a
+	// client token.
+	TokenUserOrClient TokenMode = "user_or_client"
+	// TokenOptionalUser sends the user's token when signed in, else none.
+	TokenOptionalUser TokenMode = "optional_user"
+	// TokenNone never sends a token.
+	TokenNone TokenMode = "none"
+)
 
 // Frontend says where the SPA itself comes from: exactly one of Upstream or
 // StaticDir, or neither when Gatehouse serves only the API.

@@ -43,7 +43,7 @@ routes: [ { prefix: /api/, upstream: http://127.0.0.1:9001 } ]
 		{"absolute", cfg.Session.AbsoluteTimeout, 8 * time.Hour},
 		{"cookie", cfg.Session.CookieName, "__Host-gatehouse"},
 		{"same_site", cfg.Session.SameSite, "lax"},
-		{"route token", cfg.Routes[0].Token, "user"},
+		{"route token", string(cfg.Routes[0].Token), "user"},
 		{"bolt path", cfg.Session.BoltPath, "./gatehouse.db"},
 		{"post logout", cfg.OIDC.PostLogoutRedirectURI, "http://localhost:8080/"},
 		{"revoke", *cfg.OIDC.RevokeOnLogout, true},

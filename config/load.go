@@ -304,7 +304,9 @@ func (c *Config) SetDefaults() {
 
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		setDefault(&r.Token, "user")
+		if r.Token == "" {
+			r.Token = TokenUser
+		}
 		if r.Timeout == 0 {
 			r.Timeout = 30 * time.Second
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/csrf"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/store"
@@ -64,7 +65,7 @@ func (h *Handler) Sessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.opts.CSRF(r); err != nil {
-		httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
+		csrf.Reject(w, r)
 		return
 	}
 	current, ok := h.load(w, r, true)
