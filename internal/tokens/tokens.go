@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ type Provider interface {
 // Sessions is the session store, as Manager uses it. *session.Manager
 // implements it. Implementations are safe for concurrent use.
 type Sessions interface {
+	// Load returns the session named by r's cookie, with the errors of
+	// LoadKey; slide moves its idle deadline forward.
+	Load(ctx context.Context, r *http.Request, slide bool) (*session.Session, error)
 	// LoadKey returns the session stored under key; session.ErrNoSession
 	// when there is none, session.ErrExpired when it passed a deadline
 	// (and has been ended), any other error when the store failed. A ctx
