@@ -138,7 +138,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: cfg.OIDC.Timeout}
 	}
-	o.httpClient = providerClient(o.httpClient, m, &o, cfg.OIDC.DPoP != "off")
+	o.httpClient = providerClient(o.httpClient, m, &o, cfg.OIDC.DPoP != config.DPoPOff)
 	if o.tracing.Enabled() {
 		if o.transport == nil {
 			o.transport = proxy.NewTransport()
@@ -147,7 +147,10 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, log: o.logger, metrics: m, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
 	for _, tp := range cfg.Server.TrustedProxies {
-		p, _ := config.ParsePrefix(tp) // checked by Validate
+		p, err := config.ParsePrefix(tp)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: server.trusted_proxies: %w", err)
+		}
 		g.trusted = append(g.trusted, p)
 	}
 
@@ -218,7 +221,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Sessions:   g.sessions,
 		Ring:       txRing,
 		UserInfo:   cfg.OIDC.UserInfo,
-		DPoP:       cfg.OIDC.DPoP != "off",
+		DPoP:       cfg.OIDC.DPoP != config.DPoPOff,
 		AuthParams: cfg.OIDC.AuthParams,
 		Logger:     g.log,
 		Now:        o.now,
@@ -253,7 +256,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Tokens:                g.tokens,
 		CSRF:                  g.csrf.Check,
 		UserClaims:            cfg.BFF.UserClaims,
-		RevokeOnLogout:        *cfg.OIDC.RevokeOnLogout,
+		RevokeOnLogout:        cfg.OIDC.RevokesOnLogout(),
 		PostLogoutRedirectURI: cfg.OIDC.PostLogoutRedirectURI,
 		IDTokenHint:           cfg.OIDC.LogoutIDTokenHint,
 		Logger:                g.log,
@@ -267,7 +270,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if cfg.Frontend.Upstream != "" || cfg.Frontend.StaticDir != "" {
 		fo := frontend.Options{StaticDir: cfg.Frontend.StaticDir, Headers: cfg.Frontend.Headers, Transport: o.transport, CookiePrefix: cfg.Session.CookieName, Logger: g.log}
 		if cfg.Frontend.Upstream != "" {
-			fo.Upstream, _ = url.Parse(cfg.Frontend.Upstream) // checked by Validate
+			if fo.Upstream, err = url.Parse(cfg.Frontend.Upstream); err != nil {
+				return nil, fmt.Errorf("gatehouse: frontend.upstream: %w", err)
+			}
 		}
 		if g.frontend, err = frontend.New(fo); err != nil {
 			return nil, err
@@ -297,7 +302,10 @@ func providerClient(c *http.Client, m *metrics.Metrics, o *options, withDPoP boo
 func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*proxy.Proxy, error) {
 	routes := make([]proxy.Route, 0, len(g.cfg.Routes))
 	for _, r := range g.cfg.Routes {
-		up, _ := url.Parse(r.Upstream) // checked by Validate
+		up, err := url.Parse(r.Upstream)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: route %s: upstream: %w", r.Prefix, err)
+		}
 		routes = append(routes, proxy.Route{
 			Prefix:      r.Prefix,
 			Upstream:    up,
@@ -306,7 +314,10 @@ func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*prox
 			Methods:     r.Methods,
 		})
 	}
-	pub, _ := url.Parse(publicURL)
+	pub, err := url.Parse(publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("gatehouse: server.public_url: %w", err)
+	}
 	return proxy.New(routes, proxy.Options{
 		Transport:      transport,
 		TrustedProxies: g.trusted,
@@ -321,7 +332,7 @@ func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*prox
 // memory store.
 func keyRing(cfg *Config) (*seal.Ring, error) {
 	if len(cfg.Session.Keys) == 0 {
-		if cfg.Session.Store != "memory" {
+		if cfg.Session.Store != config.StoreMemory {
 			return nil, errors.New("gatehouse: session.keys is required for a persistent session store")
 		}
 		return seal.Ephemeral(), nil
@@ -340,15 +351,15 @@ func keyRing(cfg *Config) (*seal.Ring, error) {
 // openStore opens the configured store.
 func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 	switch cfg.Session.Store {
-	case "memory":
+	case config.StoreMemory:
 		return memstore.New(memstore.Options{Now: now}), nil
-	case "bolt":
+	case config.StoreBolt:
 		s, err := boltstore.Open(cfg.Session.BoltPath, boltstore.Options{Now: now})
 		if err != nil {
 			return nil, fmt.Errorf("gatehouse: %w", err)
 		}
 		return s, nil
-	case "redis":
+	case config.StoreRedis:
 		client, err := redisconf.Client(cfg, 0)
 		if err != nil {
 			return nil, err

@@ -80,7 +80,7 @@ func (c *Config) Validate() error {
 			p.add("%s %q must start with /", name, path)
 		}
 	}
-	if c.OIDC.DPoP != "auto" && c.OIDC.DPoP != "off" {
+	if c.OIDC.DPoP != DPoPAuto && c.OIDC.DPoP != DPoPOff {
 		p.add("oidc.dpop %q must be auto or off", c.OIDC.DPoP)
 	}
 	if !strings.HasPrefix(c.OIDC.CallbackPath, "/") {
@@ -106,15 +106,15 @@ func (c *Config) Validate() error {
 	}
 
 	switch c.Session.Store {
-	case "memory":
-	case "bolt":
+	case StoreMemory:
+	case StoreBolt:
 		if c.Session.BoltPath == "" {
 			p.add("session.bolt_path is required with store: bolt")
 		}
 		if len(c.Session.Keys) == 0 {
 			p.add("session.keys is required with store: %s: tokens are sealed at rest; generate one with `gatehouse keys generate`", c.Session.Store)
 		}
-	case "redis":
+	case StoreRedis:
 		if c.Session.RedisURL == "" && len(c.Redis.Addrs) == 0 {
 			p.add("session.redis_url (or redis.addrs) is required with store: redis")
 		}

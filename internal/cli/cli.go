@@ -211,7 +211,7 @@ func banner(w io.Writer, cfg *config.Config, addr, adminAddr string) {
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(w, "  route      %s -> %s (token: %s)\n", r.Prefix, r.Upstream, r.Token)
 	}
-	if strings.HasPrefix(cfg.Server.PublicURL, "http://") || cfg.Session.Store == "memory" {
+	if strings.HasPrefix(cfg.Server.PublicURL, "http://") || cfg.Session.Store == config.StoreMemory {
 		fmt.Fprintln(w, "  note: plain-http loopback URL or memory store: fit for development only")
 	}
 }

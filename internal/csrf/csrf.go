@@ -21,17 +21,13 @@ var (
 	ErrMissingOrigin = errors.New("csrf: websocket handshake without origin")
 )
 
-// Defaults for [Options].
-const (
-	DefaultHeaderName  = "X-CSRF"
-	DefaultHeaderValue = "1"
-)
-
 // Options configures a [Protection].
 type Options struct {
-	// HeaderName is the anti-forgery request header. Default "X-CSRF".
+	// HeaderName is the anti-forgery request header (bff.csrf_header).
+	// Required.
 	HeaderName string
-	// HeaderValue is the value the header must have. Default "1".
+	// HeaderValue is the value the header must have (bff.csrf_value).
+	// Required.
 	HeaderValue string
 	// Origin is Gatehouse's public origin, "scheme://host[:port]", such as
 	// "https://app.example". A trailing "/" is accepted. Required.
@@ -61,11 +57,8 @@ func New(opts Options) (*Protection, error) {
 		value:    opts.HeaderValue,
 		onReject: opts.OnReject,
 	}
-	if opts.HeaderName == "" {
-		p.header = DefaultHeaderName
-	}
 	if p.value == "" {
-		p.value = DefaultHeaderValue
+		return nil, errors.New("csrf: a header value is required")
 	}
 	if !httpx.ValidToken(p.header) {
 		return nil, fmt.Errorf("csrf: invalid header name %q", opts.HeaderName)

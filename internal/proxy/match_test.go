@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzMatch(f *testing.F) {
@@ -13,9 +14,9 @@ func FuzzMatch(f *testing.F) {
 	}
 	up, _ := url.Parse("http://127.0.0.1:1/base/")
 	p, err := New([]Route{
-		{Prefix: "/api/", Upstream: up, StripPrefix: true},
-		{Prefix: "/api/v1/", Upstream: up},
-		{Prefix: "/", Upstream: up},
+		{Prefix: "/api/", Upstream: up, StripPrefix: true, Timeout: time.Second},
+		{Prefix: "/api/v1/", Upstream: up, Timeout: time.Second},
+		{Prefix: "/", Upstream: up, Timeout: time.Second},
 	}, Options{PublicURL: up, CookiePrefix: "g"})
 	if err != nil {
 		f.Fatal(err)

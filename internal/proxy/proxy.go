@@ -18,9 +18,6 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 )
 
-// DefaultTimeout is the route Timeout used when a route leaves it zero.
-const DefaultTimeout = 30 * time.Second
-
 // Route is one API prefix forwarded to one upstream.
 type Route struct {
 	// Prefix is the request path prefix, starting and ending with "/", such
@@ -34,7 +31,7 @@ type Route struct {
 	// upstream's path.
 	StripPrefix bool
 	// Timeout bounds the wait for the upstream's response headers. Bodies
-	// and upgraded connections are not limited. Zero means DefaultTimeout.
+	// and upgraded connections are not limited. Required (routes[].timeout).
 	Timeout time.Duration
 	// Methods lists the allowed request methods; empty allows all. Allowing
 	// GET allows HEAD.
@@ -189,11 +186,8 @@ func (p *Proxy) newEntry(r Route) (*entry, error) {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return nil, bad("upstream must not have a query or fragment")
 	}
-	if r.Timeout < 0 {
-		return nil, bad("timeout must not be negative")
-	}
-	if r.Timeout == 0 {
-		r.Timeout = DefaultTimeout
+	if r.Timeout <= 0 {
+		return nil, bad("timeout must be positive")
 	}
 	up := *u
 	r.Upstream = &up

@@ -40,6 +40,11 @@ func testOptions(t testing.TB) Options {
 
 func newProxy(t testing.TB, routes []Route, opts Options) *Proxy {
 	t.Helper()
+	for i := range routes {
+		if routes[i].Timeout == 0 {
+			routes[i].Timeout = 30 * time.Second
+		}
+	}
 	p, err := New(routes, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -572,7 +577,7 @@ func TestWebSocket(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	good := Route{Prefix: "/api/", Upstream: mustURL(t, "http://127.0.0.1:8080/base")}
+	good := Route{Prefix: "/api/", Upstream: mustURL(t, "http://127.0.0.1:8080/base"), Timeout: time.Second}
 	tests := []struct {
 		name   string
 		routes []Route
@@ -589,6 +594,7 @@ func TestNewValidation(t *testing.T) {
 		{"query upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "http://h/?a=1")}}, nil},
 		{"bad method", []Route{{Prefix: "/api/", Upstream: good.Upstream, Methods: []string{"GE T"}}}, nil},
 		{"negative timeout", []Route{{Prefix: "/api/", Upstream: good.Upstream, Timeout: -1}}, nil},
+		{"no timeout", []Route{{Prefix: "/api/", Upstream: good.Upstream}}, nil},
 		{"duplicate prefix", []Route{good, good}, nil},
 		{"no public url", []Route{good}, func(o *Options) { o.PublicURL = nil }},
 		{"no cookie filter", []Route{good}, func(o *Options) { o.CookiePrefix = "" }},
