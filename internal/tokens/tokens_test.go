@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
@@ -159,6 +161,16 @@ type watchedSessions struct {
 	saveErr error
 }
 
+func (w *watchedSessions) Load(ctx context.Context, r *http.Request, slide bool) (*session.Session, error) {
+	w.mu.Lock()
+	err := w.loadErr
+	w.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return w.Manager.Load(ctx, r, slide)
+}
+
 func (w *watchedSessions) LoadKey(ctx context.Context, key string, slide bool) (*session.Session, error) {
 	w.events.add(fmt.Sprintf("load fresh=%v", session.FreshRead(ctx)))
 	w.mu.Lock()
@@ -285,11 +297,18 @@ func newFixture(t *testing.T, locked bool) *fixture {
 // login stores a session of alice holding toks and returns it.
 func (f *fixture) login(toks session.Tokens) *session.Session {
 	f.t.Helper()
-	s := &session.Session{Issuer: issuer, Subject: subject, Tokens: toks}
-	if _, err := f.sessions.Create(context.Background(), s); err != nil {
+	s, _ := f.loginCookie(&session.Session{Issuer: issuer, Subject: subject, Tokens: toks})
+	return s
+}
+
+// loginCookie stores s and returns it with its cookie value.
+func (f *fixture) loginCookie(s *session.Session) (*session.Session, string) {
+	f.t.Helper()
+	cookie, err := f.sessions.Create(context.Background(), s)
+	if err != nil {
 		f.t.Fatal(err)
 	}
-	return s
+	return s, cookie
 }
 
 // stored returns the session as the store holds it, or nil when it is gone.
@@ -1017,5 +1036,111 @@ func TestExchangeTokenEndsWithTheUserSession(t *testing.T) {
 	}
 	if n := f.provider.requestCount(); n != 0 {
 		t.Errorf("token exchange requests = %d, want none for an ended session", n)
+	}
+}
+
+func TestCredentialFollowsTheRoutesTokenMode(t *testing.T) {
+	const target = "https://api.example"
+	tests := []struct {
+		name        string
+		need        tokens.Need
+		signedIn    bool
+		loadErr     error
+		tokenErr    error
+		wantToken   string
+		wantSession bool
+		wantErr     error
+		wantCalls   []string // provider calls, by grant
+	}{
+		{name: "none signed in", need: tokens.Need{Mode: config.TokenNone}, signedIn: true},
+		{name: "none anonymous", need: tokens.Need{Mode: config.TokenNone}},
+		{name: "client anonymous", need: tokens.Need{Mode: config.TokenClient, Resource: target},
+			wantToken: "tok-1", wantCalls: []string{"client_credentials"}},
+		{name: "client signed in ignores the session", need: tokens.Need{Mode: config.TokenClient, Resource: target}, signedIn: true,
+			wantToken: "tok-1", wantCalls: []string{"client_credentials"}},
+		{name: "client provider down", need: tokens.Need{Mode: config.TokenClient, Resource: target},
+			tokenErr: &oauth2.RetrieveError{Response: &http.Response{StatusCode: 503}},
+			wantErr:  tokens.ErrClientUnavailable, wantCalls: []string{"client_credentials"}},
+		{name: "user signed in", need: tokens.Need{Mode: config.TokenUser}, signedIn: true,
+			wantToken: "at-0", wantSession: true},
+		{name: "user anonymous", need: tokens.Need{Mode: config.TokenUser},
+			wantErr: tokens.ErrLoginRequired},
+		{name: "user with the store down", need: tokens.Need{Mode: config.TokenUser}, signedIn: true, loadErr: errors.New("store down"),
+			wantErr: tokens.ErrSessionsUnavailable},
+		{name: "user exchanged", need: tokens.Need{Mode: config.TokenUser, Exchange: true, Resource: target}, signedIn: true,
+			wantToken: "tok-1", wantSession: true, wantCalls: []string{"urn:ietf:params:oauth:grant-type:token-exchange"}},
+		{name: "user exchange refused", need: tokens.Need{Mode: config.TokenUser, Exchange: true, Resource: target}, signedIn: true,
+			tokenErr: &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400}, ErrorCode: "invalid_target"},
+			wantErr:  tokens.ErrExchangeRefused, wantSession: true, wantCalls: []string{"urn:ietf:params:oauth:grant-type:token-exchange"}},
+		{name: "optional_user signed in", need: tokens.Need{Mode: config.TokenOptionalUser}, signedIn: true,
+			wantToken: "at-0", wantSession: true},
+		{name: "optional_user anonymous", need: tokens.Need{Mode: config.TokenOptionalUser}},
+		{name: "optional_user with the store down", need: tokens.Need{Mode: config.TokenOptionalUser}, signedIn: true, loadErr: errors.New("store down"),
+			wantErr: tokens.ErrSessionsUnavailable},
+		{name: "user_or_client signed in", need: tokens.Need{Mode: config.TokenUserOrClient, Resource: target}, signedIn: true,
+			wantToken: "at-0", wantSession: true},
+		{name: "user_or_client anonymous", need: tokens.Need{Mode: config.TokenUserOrClient, Resource: target},
+			wantToken: "tok-1", wantCalls: []string{"client_credentials"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, false)
+			f.provider.tokenErr = tt.tokenErr
+			r := httptest.NewRequest(http.MethodGet, "https://app.example/api/x", nil)
+			if tt.signedIn {
+				_, cookie := f.loginCookie(&session.Session{Issuer: issuer, Subject: subject, Tokens: f.expiring(time.Hour)})
+				r.AddCookie(&http.Cookie{Name: "__Host-test", Value: cookie})
+			}
+			f.sessions.loadErr = tt.loadErr
+
+			c, s, err := f.m.Credential(context.Background(), r, tt.need)
+			if !errors.Is(err, tt.wantErr) || c.Token != tt.wantToken || (s != nil) != tt.wantSession {
+				t.Fatalf("Credential = %q, session %v, %v; want %q, session %v, %v", c.Token, s != nil, err, tt.wantToken, tt.wantSession, tt.wantErr)
+			}
+			if c.Proof != nil {
+				t.Error("a bearer credential carries a DPoP proof function")
+			}
+			var calls []string
+			for _, req := range f.provider.requests {
+				calls = append(calls, req.Get("grant_type"))
+			}
+			if !slices.Equal(calls, tt.wantCalls) {
+				t.Errorf("provider calls = %v, want %v", calls, tt.wantCalls)
+			}
+			if tt.need.Mode == config.TokenClient && len(f.provider.requests) > 0 && f.provider.requests[0].Get("resource") != target {
+				t.Errorf("client token requested for %q, want %s", f.provider.requests[0].Get("resource"), target)
+			}
+		})
+	}
+}
+
+func TestCredentialOfADPoPSessionMakesProofsWithItsKey(t *testing.T) {
+	f := newFixture(t, false)
+	key, err := dpop.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := key.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cookie := f.loginCookie(&session.Session{Issuer: issuer, Subject: subject, Tokens: f.expiring(time.Hour), DPoPKey: der})
+	r := httptest.NewRequest(http.MethodGet, "https://app.example/api/x", nil)
+	r.AddCookie(&http.Cookie{Name: "__Host-test", Value: cookie})
+
+	c, _, err := f.m.Credential(context.Background(), r, tokens.Need{Mode: config.TokenUser})
+	if err != nil || c.Token != "at-0" || c.Proof == nil {
+		t.Fatalf("Credential = %+v, %v; want at-0 with a proof function", c, err)
+	}
+	proof, err := c.Proof(http.MethodPost, "https://api.example/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jkt, err := dpop.Verify(proof, http.MethodPost, "https://api.example/orders", "at-0", f.clock.Now(), time.Minute)
+	if err != nil {
+		t.Fatalf("proof does not verify for the request and token: %v", err)
+	}
+	if jkt != key.Thumbprint() {
+		t.Error("proof made with another key than the session's")
 	}
 }
