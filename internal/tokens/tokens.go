@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-bff/gatehouse/internal/dpop"
-	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/store"
@@ -169,7 +168,7 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 	if m.opts.Locker != nil {
 		unlock, err := m.opts.Locker.Lock(ctx, "refresh:"+key, m.opts.LockTTL)
 		if err != nil {
-			m.opts.Logger.ErrorContext(ctx, "tokens: refresh lock", "request_id", httpx.RequestID(ctx), "err", err)
+			m.opts.Logger.ErrorContext(ctx, "tokens: refresh lock", "err", err)
 			return session.Tokens{}, ErrUnavailable
 		}
 		defer unlock()
@@ -181,7 +180,7 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrExpired):
 		return session.Tokens{}, ErrSessionEnded
 	case err != nil:
-		m.opts.Logger.ErrorContext(ctx, "tokens: reload session", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: reload session", "err", err)
 		return session.Tokens{}, ErrUnavailable
 	}
 	if m.fresh(&s.Tokens) {
@@ -201,21 +200,21 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 		var ve *provider.ValidationError
 		switch {
 		case errors.Is(err, provider.ErrDiscovery):
-			m.opts.Logger.ErrorContext(ctx, "tokens: provider unavailable", "request_id", httpx.RequestID(ctx), "err", err)
+			m.opts.Logger.ErrorContext(ctx, "tokens: provider unavailable", "err", err)
 			return session.Tokens{}, ErrUnavailable
 		case provider.IsInvalidGrant(err):
 			m.observe("invalid_grant")
-			m.opts.Logger.InfoContext(ctx, "tokens: refresh token rejected, ending session", "request_id", httpx.RequestID(ctx), "session", s.Handle)
+			m.opts.Logger.InfoContext(ctx, "tokens: refresh token rejected, ending session", "session", s.Handle)
 			m.end(ctx, s)
 			return session.Tokens{}, ErrSessionEnded
 		case errors.As(err, &ve):
 			m.observe("rejected")
-			m.opts.Logger.WarnContext(ctx, "tokens: refreshed id token rejected, ending session", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+			m.opts.Logger.WarnContext(ctx, "tokens: refreshed id token rejected, ending session", "session", s.Handle, "err", err)
 			m.end(ctx, s)
 			return session.Tokens{}, ErrSessionEnded
 		default:
 			m.observe("error")
-			m.opts.Logger.ErrorContext(ctx, "tokens: refresh failed", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+			m.opts.Logger.ErrorContext(ctx, "tokens: refresh failed", "session", s.Handle, "err", err)
 			return session.Tokens{}, ErrUnavailable
 		}
 	}
@@ -236,7 +235,7 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 		if errors.Is(err, store.ErrNotFound) {
 			return session.Tokens{}, ErrSessionEnded
 		}
-		m.opts.Logger.ErrorContext(ctx, "tokens: save refreshed session", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: save refreshed session", "err", err)
 		return session.Tokens{}, ErrUnavailable
 	}
 	return s.Tokens, nil
@@ -250,7 +249,7 @@ func (m *Manager) observe(outcome string) {
 
 func (m *Manager) end(ctx context.Context, s *session.Session) {
 	if err := m.opts.Sessions.End(ctx, s, "refresh_failed"); err != nil {
-		m.opts.Logger.ErrorContext(ctx, "tokens: end session", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: end session", "err", err)
 	}
 }
 
@@ -270,7 +269,7 @@ func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource, au
 		return m.opts.Provider.TokenRequest(ctx, params, scopes)
 	})
 	if err != nil {
-		m.opts.Logger.ErrorContext(ctx, "tokens: client credentials", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: client credentials", "err", err)
 		return "", fmt.Errorf("%w: client credentials", ErrUnavailable)
 	}
 	return t.AccessToken, nil
@@ -314,7 +313,7 @@ func (m *Manager) ExchangeToken(ctx context.Context, s *session.Session, resourc
 		return m.opts.Provider.TokenRequest(ctx, params, nil)
 	})
 	if err != nil {
-		m.opts.Logger.WarnContext(ctx, "tokens: token exchange failed", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+		m.opts.Logger.WarnContext(ctx, "tokens: token exchange failed", "session", s.Handle, "err", err)
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
 			return "", ErrExchangeRefused
