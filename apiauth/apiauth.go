@@ -48,9 +48,10 @@ type Config struct {
 	GatewayJWKS string
 	// PublicURL is the API's base URL as its clients call it (scheme, host
 	// and any path prefix a proxy strips), which the `htu` of a DPoP proof
-	// must match with the request path appended (RFC 9449 §4.3). Empty
-	// means the request's own scheme and Host, which is right when
-	// Gatehouse calls the API directly; set it behind another proxy.
+	// must match with the request path appended (RFC 9449 §4.3). Behind
+	// Gatehouse it is the route's upstream, e.g. http://orders:8080. Empty
+	// means the request's own scheme and Host header, which the client
+	// chooses: set it in production.
 	PublicURL string
 	// SkipTypCheck also accepts access tokens whose `typ` is "JWT" or
 	// absent. RFC 9068 §4 requires at+jwt, which keeps other JWTs from

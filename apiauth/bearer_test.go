@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,5 +387,32 @@ func TestCanceledRequestDoesNotPoisonKeys(t *testing.T) {
 	r := bearer("http://api.test/", es.sign(t, "at+jwt", s.tokenClaims())).WithContext(ctx)
 	if _, err := v.Check(r); err != nil {
 		t.Fatalf("Check with a canceled context: %v", err)
+	}
+}
+
+// Concurrent first requests share one key set fetch.
+func TestConcurrentFirstRequestsFetchOnce(t *testing.T) {
+	s := newSigner(t)
+	es := newKey(t, "es-1", jose.ES256)
+	s.publish(es)
+	v := newVerifier(t, s, newClock(), nil)
+	token := es.sign(t, "at+jwt", s.tokenClaims())
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			_, err := v.Check(bearer("http://api.test/", token))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.jwksHits.Load(); n != 1 {
+		t.Errorf("%d JWKS fetches for 50 concurrent first requests, want 1", n)
 	}
 }
