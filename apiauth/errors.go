@@ -29,6 +29,7 @@ type Error struct {
 	detail error  // for the log only
 }
 
+// Error returns the error code, never the reason behind it.
 func (e *Error) Error() string {
 	if e.Code == "" {
 		return "apiauth: no credentials"
