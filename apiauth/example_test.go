@@ -115,9 +115,43 @@ func ExampleRequireClaim() {
 	// bob 403 {"error":"forbidden"}
 }
 
-// exampleProvider is a minimal OpenID provider for the examples: a
-// discovery document, a JWKS and an ES256 key that signs RFC 9068 access
-// tokens. alice is in the admins group; bob in none.
+// An API that does not see tokens trusts the gateway's signed assertion
+// instead: Gatehouse adds X-Gatehouse-Assertion on routes with
+// identity.assertion: true, and publishes its keys at /bff/jwks.json.
+func ExampleConfig_assertion() {
+	gateway := newExampleProvider() // stands in for Gatehouse at its app origin
+	defer gateway.Close()
+	v, err := apiauth.New(apiauth.Config{
+		Gateway:  gateway.URL, // the assertions' iss; keys at gateway.URL + "/bff/jwks.json"
+		Audience: "http://orders:8080",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	whoami := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := apiauth.FromContext(r.Context())
+		fmt.Fprintf(w, "%s <%s>", claims.Subject(), claims["email"])
+	}))
+
+	r := httptest.NewRequest("GET", "http://orders:8080/whoami", nil)
+	r.Header.Set("X-Gatehouse-Assertion", gateway.assertion("alice", "http://orders:8080"))
+	w := httptest.NewRecorder()
+	whoami.ServeHTTP(w, r)
+	fmt.Println(w.Code, w.Body.String())
+
+	r.Header.Set("X-Gatehouse-Assertion", gateway.assertion("alice", "http://billing:8080"))
+	w = httptest.NewRecorder()
+	whoami.ServeHTTP(w, r)
+	fmt.Println(w.Code, strings.TrimSpace(w.Body.String()))
+	// Output:
+	// 200 alice <alice@example.com>
+	// 401 {"error":"invalid_token"}
+}
+
+// exampleProvider is a minimal OpenID provider (and gateway) for the
+// examples: a discovery document, a JWKS and an ES256 key that signs RFC
+// 9068 access tokens and assertions. alice is in the admins group; bob in
+// none.
 type exampleProvider struct {
 	*httptest.Server
 	key *ecdsa.PrivateKey
@@ -133,7 +167,7 @@ func newExampleProvider() *exampleProvider {
 		switch r.URL.Path {
 		case "/.well-known/openid-configuration":
 			json.NewEncoder(w).Encode(map[string]string{"issuer": p.URL, "jwks_uri": p.URL + "/jwks"})
-		case "/jwks":
+		case "/jwks", "/bff/jwks.json":
 			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
 				{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"},
 			}})
@@ -164,4 +198,21 @@ func (p *exampleProvider) token(sub, scope string) string {
 		log.Fatal(err)
 	}
 	return tok
+}
+
+func (p *exampleProvider) assertion(sub, aud string) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: p.key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	now := time.Now()
+	a, err := jwt.Signed(signer).Claims(map[string]any{
+		"iss": p.URL, "aud": aud, "sub": sub, "email": sub + "@example.com",
+		"iat": now.Unix(), "exp": now.Add(60 * time.Second).Unix(), "jti": rand.Text(),
+	}).Serialize()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return a
 }
