@@ -141,7 +141,9 @@ func New(cfg Config) (*Verifier, error) {
 		return u
 	}
 	check("Issuer", cfg.Issuer)
-	check("Gateway", cfg.Gateway)
+	if u := check("Gateway", cfg.Gateway); u != nil && u.Path != "" {
+		errs = append(errs, fmt.Errorf("apiauth: Gateway %q must be an origin (scheme://host[:port]), as in the assertions' iss", cfg.Gateway))
+	}
 	if cfg.GatewayJWKS != "" && cfg.Gateway == "" {
 		errs = append(errs, errors.New("apiauth: GatewayJWKS needs Gateway"))
 	}
@@ -178,7 +180,7 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.Gateway != "" {
 		jwks := cfg.GatewayJWKS
 		if jwks == "" {
-			jwks = strings.TrimSuffix(cfg.Gateway, "/") + "/bff/jwks.json"
+			jwks = cfg.Gateway + "/bff/jwks.json"
 		}
 		v.gateway = &source{issuer: cfg.Gateway, keys: newKeySet("", jwks, client, v.now)}
 	}

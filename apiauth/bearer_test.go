@@ -360,6 +360,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{name: "plain http issuer", cfg: apiauth.Config{Issuer: "http://op.test", Audience: "a"}, want: "loopback"},
 		{name: "relative gateway", cfg: apiauth.Config{Gateway: "/app", Audience: "a"}, want: "absolute"},
 		{name: "public URL with query", cfg: apiauth.Config{Issuer: "https://op.test", Audience: "a", PublicURL: "https://api.test/?x=1"}, want: "query"},
+		{name: "gateway with a path", cfg: apiauth.Config{Gateway: "https://app.test/", Audience: "a"}, want: "origin"},
 		{name: "gateway JWKS without gateway", cfg: apiauth.Config{Issuer: "https://op.test", Audience: "a", GatewayJWKS: "https://app.test/k"}, want: "needs Gateway"},
 	}
 	for _, tt := range tests {
