@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
@@ -49,7 +50,7 @@ type options struct {
 	httpClient *http.Client
 	transport  http.RoundTripper
 	now        func() time.Time
-	store      session.Store
+	store      store.Store
 	metrics    *metrics.Metrics
 	tracing    *tracing.Tracing
 }
@@ -68,7 +69,7 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithStore uses s instead of the store the configuration names. The
 // Gateway closes it on Close.
-func WithStore(s session.Store) Option { return func(o *options) { o.store = s } }
+func WithStore(s store.Store) Option { return func(o *options) { o.store = s } }
 
 // WithMetrics records the gateway's metrics in m (see package metrics).
 func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
@@ -83,7 +84,7 @@ func WithTracing(t *tracing.Tracing) Option { return func(o *options) { o.tracin
 type Gateway struct {
 	cfg      *Config
 	log      *slog.Logger
-	store    session.Store
+	store    store.Store
 	sessions *session.Manager
 	provider *provider.Source
 	tokens   *tokens.Manager
@@ -150,13 +151,14 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 
-	var locker tokens.Locker
 	g.store = o.store
 	if g.store == nil {
-		if g.store, locker, err = openStore(cfg, o.now); err != nil {
+		if g.store, err = openStore(cfg, o.now); err != nil {
 			return nil, err
 		}
 	}
+	// A store shared between processes serialises refreshes across them.
+	locker, _ := g.store.(store.Locker)
 	g.store = metrics.InstrumentStore(g.metrics, o.tracing.Store(g.store))
 	built := false
 	defer func() {
@@ -164,10 +166,6 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			g.store.Close()
 		}
 	}()
-	once, ok := g.store.(session.OnceStore)
-	if !ok {
-		return nil, errors.New("gatehouse: the session store must also record one-time values (session.OnceStore)")
-	}
 	g.sessions, err = session.NewManager(session.Options{
 		Store:           g.store,
 		Ring:            sessionRing,
@@ -176,9 +174,11 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		IdleTimeout:     cfg.Session.IdleTimeout,
 		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
 		Now:             o.now,
-		OnEnd: func(ctx context.Context, s *session.Session, reason string) {
-			g.metrics.SessionEnded(reason)
-			g.log.InfoContext(ctx, "session ended", "request_id", httpx.RequestID(ctx), "session", s.Handle, "reason", reason)
+		OnEnd: func(ctx context.Context, keys []string, reason string) {
+			for range keys {
+				g.metrics.SessionEnded(reason)
+			}
+			g.log.InfoContext(ctx, "sessions ended", "request_id", httpx.RequestID(ctx), "count", len(keys), "reason", reason)
 		},
 	})
 	if err != nil {
@@ -203,7 +203,6 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	g.login, err = login.New(login.Options{
 		Provider:   g.provider,
 		Sessions:   g.sessions,
-		Once:       once,
 		Ring:       txRing,
 		UserInfo:   cfg.OIDC.UserInfo,
 		DPoP:       cfg.OIDC.DPoP != "off",
@@ -217,17 +216,10 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	}
 	g.backchannel, err = backchannel.New(backchannel.Options{
 		Provider:    g.provider,
-		Store:       g.store,
-		Once:        once,
+		Sessions:    g.sessions,
 		AllSessions: cfg.BFF.BackchannelAllSessions,
 		Now:         o.now,
 		Logger:      g.log,
-		OnEnd: func(ctx context.Context, keys []string, reason string) {
-			for range keys {
-				g.metrics.SessionEnded(reason)
-			}
-			g.log.InfoContext(ctx, "sessions ended", "request_id", httpx.RequestID(ctx), "count", len(keys), "reason", reason)
-		},
 	})
 	if err != nil {
 		return nil, err
@@ -352,27 +344,26 @@ func keyRing(cfg *Config) (*seal.Ring, error) {
 	return seal.NewRing(keys...)
 }
 
-// openStore opens the configured store, and for a shared store the lock
-// that serialises refreshes across replicas.
-func openStore(cfg *Config, now func() time.Time) (session.Store, tokens.Locker, error) {
+// openStore opens the configured store.
+func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 	switch cfg.Session.Store {
 	case "memory":
-		return memstore.New(memstore.Options{Now: now}), nil, nil
+		return memstore.New(memstore.Options{Now: now}), nil
 	case "bolt":
 		s, err := boltstore.Open(cfg.Session.BoltPath, boltstore.Options{Now: now})
 		if err != nil {
-			return nil, nil, fmt.Errorf("gatehouse: %w", err)
+			return nil, fmt.Errorf("gatehouse: %w", err)
 		}
-		return s, nil, nil
+		return s, nil
 	case "redis":
 		client, err := redisconf.Client(cfg, 0)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		s := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Now: now, LocalCacheTTL: cfg.Redis.LocalCacheTTL})
-		return &ownedRedis{Store: s, client: client}, redisstore.NewLocker(client, cfg.Redis.KeyPrefix), nil
+		return &ownedRedis{Store: s, client: client}, nil
 	}
-	return nil, nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
+	return nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
 }
 
 // ownedRedis is a Redis store whose client the Gateway created and closes.
@@ -422,10 +413,8 @@ func (g *Gateway) Ready(ctx context.Context) error {
 	if _, err := g.provider.Get(ctx); err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}
-	if p, ok := g.store.(session.Pinger); ok {
-		if err := p.Ping(ctx); err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
+	if err := g.store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }
