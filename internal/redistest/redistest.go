@@ -65,9 +65,25 @@ func Prefix(t testing.TB, c redis.UniversalClient) string {
 	return p
 }
 
-// Keys returns every key that starts with prefix. It scans the keyspace, so
-// it is for tests only.
+// Keys returns every key that starts with prefix. It scans the keyspace (of
+// every master, on a Cluster), so it is for tests only.
 func Keys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		var out []string
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			keys, err := scanKeys(ctx, m, prefix)
+			mu.Lock()
+			out = append(out, keys...)
+			mu.Unlock()
+			return err
+		})
+		return out, err
+	}
+	return scanKeys(ctx, c, prefix)
+}
+
+func scanKeys(ctx context.Context, c redis.Cmdable, prefix string) ([]string, error) {
 	var out []string
 	var cursor uint64
 	for {
