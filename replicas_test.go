@@ -289,7 +289,9 @@ func postLogoutToken(t *testing.T, e *env, token string) int {
 	return resp.StatusCode
 }
 
-func TestBackchannelLogoutAcrossReplicas(t *testing.T) { testBackchannelLogoutAcrossReplicas(t, singleRedis) }
+func TestBackchannelLogoutAcrossReplicas(t *testing.T) {
+	testBackchannelLogoutAcrossReplicas(t, singleRedis)
+}
 
 func testBackchannelLogoutAcrossReplicas(t *testing.T, target redisTarget) {
 	a, b, op, _, _ := replicasOn(t, target)
