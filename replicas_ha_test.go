@@ -62,8 +62,9 @@ func haRedis(t *testing.T, block config.Redis) (redis.UniversalClient, func(*con
 }
 
 // replicasOn starts two gateways sharing the target Redis (under a key
-// prefix of their own), one provider and one clock.
-func replicasOn(t *testing.T, target redisTarget) (a, b *env, op *hostileop.Provider, rc redis.UniversalClient, prefix string) {
+// prefix of their own), one provider and one clock; extra changes both
+// gateways' configuration further.
+func replicasOn(t *testing.T, target redisTarget, extra ...func(*config.Config)) (a, b *env, op *hostileop.Provider, rc redis.UniversalClient, prefix string) {
 	t.Helper()
 	rc, point := target(t)
 	prefix = redistest.Prefix(t, rc)
@@ -78,6 +79,9 @@ func replicasOn(t *testing.T, target redisTarget) (a, b *env, op *hostileop.Prov
 		c.Session.Keys = []string{key}
 		point(c)
 		c.Redis.KeyPrefix = prefix
+		for _, f := range extra {
+			f(c)
+		}
 	}
 	a.start(op.URL, cfg)
 	b.start(op.URL, cfg)
