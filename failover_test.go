@@ -40,7 +40,9 @@ func TestFailoverUnderLoadCluster(t *testing.T) {
 	rc, point := haRedis(t, config.Redis{Addrs: cl.Addrs(), Cluster: true})
 	runFailover(t, rc, point, failoverOps{
 		kill: cl.KillMasterFor,
-		wait: func(ctx context.Context, old, prefix string) (string, error) { return cl.WaitFailover(ctx, prefix, old) },
+		wait: func(ctx context.Context, old, prefix string) (string, error) {
+			return cl.WaitFailover(ctx, prefix, old)
+		},
 	})
 }
 
