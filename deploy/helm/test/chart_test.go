@@ -64,8 +64,14 @@ func TestDefaultValues(t *testing.T) {
 	if cfg.Session.Store != "bolt" || !strings.HasPrefix(raw.Session.BoltPath, stateDir(t, o)+"/") {
 		t.Errorf("store %q at %q; want bolt under the state volume %s", cfg.Session.Store, raw.Session.BoltPath, stateDir(t, o))
 	}
-	if cfg.Server.ShutdownTimeout.Seconds() >= float64(*spec.Template.Spec.TerminationGracePeriodSeconds) {
-		t.Errorf("shutdown_timeout %s is not below terminationGracePeriodSeconds %d: the kubelet would kill a drain", cfg.Server.ShutdownTimeout, *spec.Template.Spec.TerminationGracePeriodSeconds)
+	var preStop int64
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Error("no preStop sleep: the pod would stop accepting before the Service stops sending to it")
+	} else {
+		preStop = c.Lifecycle.PreStop.Sleep.Seconds
+	}
+	if grace := *spec.Template.Spec.TerminationGracePeriodSeconds; cfg.Server.ShutdownTimeout.Seconds()+float64(preStop) >= float64(grace) {
+		t.Errorf("preStop %ds + shutdown_timeout %s is not below terminationGracePeriodSeconds %d: the kubelet would kill a drain", preStop, cfg.Server.ShutdownTimeout, grace)
 	}
 	if o.pdb == nil || o.pdb.Spec.MaxUnavailable == nil || o.pdb.Spec.MaxUnavailable.IntValue() != 1 {
 		t.Errorf("PodDisruptionBudget = %+v; want maxUnavailable 1", o.pdb)
