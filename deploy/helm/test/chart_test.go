@@ -149,6 +149,21 @@ func TestSecretsAndManagedKeysStayOutOfValues(t *testing.T) {
 	}
 }
 
+func TestValuesSchemaRefusesTypos(t *testing.T) {
+	for _, values := range []string{
+		"replicaCont: 3",
+		"secrets: { clientSecret: { nmae: x, key: y } }",
+		"autoscaling: { enabeld: true }",
+		"replicaCount: three",
+		"image: { pullPolicy: Sometimes }",
+	} {
+		_, err := renderChart(values)
+		if err == nil || !strings.Contains(err.Error(), "schema") {
+			t.Errorf("values %s: render error %v; want the schema to refuse them", values, err)
+		}
+	}
+}
+
 func TestNetworkPolicy(t *testing.T) {
 	o := render(t, `
 networkPolicy:
