@@ -153,18 +153,24 @@ export function storageBus() {
   };
 }
 
+// realSetTimeout stays the real timer while node:test mocks the global one.
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+
+// within fails a wait that does not end in ms (real time), so that a
+// missing event fails its test instead of hanging the run. It is a guard,
+// not a measurement: the bound is far above any expected delay.
+export function within(promise, what, ms = 5_000) {
+  let timer;
+  const guard = new Promise((_, reject) => {
+    timer = realSetTimeout(() => reject(new Error(`gave up waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, guard]).finally(() => realClearTimeout(timer));
+}
+
 // flush lets pending promise callbacks (fetch answers) run, also while the
 // node:test mock timers replace setTimeout.
 export function flush() {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-// nextChange resolves with the next session change a client reports.
-export function nextChange(client) {
-  return new Promise((resolve) => {
-    const off = client.onSessionChange((change) => {
-      off();
-      resolve(change);
-    });
-  });
-}

@@ -36,7 +36,7 @@ async function state(promise) {
   return s;
 }
 
-describe('silentLogin', () => {
+describe('silentLogin', { timeout: 60_000 }, () => {
   test('loads the silent-login endpoint in a hidden frame and resolves its answer', async () => {
     for (const isLoggedIn of [true, false]) {
       const env = setup();
@@ -164,7 +164,7 @@ describe('silentLogin', () => {
   });
 });
 
-describe('top-level prompt=none', () => {
+describe('top-level prompt=none', { timeout: 60_000 }, () => {
   test('login({ prompt: "none" }) navigates to the login endpoint', () => {
     const env = setup({ client: { base: '/admin' } });
     env.location.pathname = '/admin/page';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import {
   guardBrowserStorage, fakeLocation, fakeFetch, json, status, failure, userClaims, claimsExpiringIn,
-  fakeWindow, storageBus, flush,
+  fakeWindow, storageBus, flush, within,
 } from './fakes.js';
 
 // With BroadcastChannel present (Node has it, as browsers do) the helper
@@ -28,7 +28,9 @@ function tab(routes, options = {}) {
     client, fetch: f, location, changes, off,
     // changed resolves once the tab has reported n changes in all.
     async changed(n = 1) {
-      while (changes.length < n) await new Promise((resolve) => waiters.push(resolve));
+      while (changes.length < n) {
+        await within(new Promise((resolve) => waiters.push(resolve)), `session change ${n}`);
+      }
       return changes[n - 1];
     },
   };
@@ -59,7 +61,7 @@ const signedInRoutes = () => ({
   'GET /bff/user?slide=false': json(userClaims),
 });
 
-describe('tabs', () => {
+describe('tabs', { timeout: 60_000 }, () => {
   test('logout in one tab reaches the other without a request', async () => {
     const one = openTab(signedInRoutes());
     const two = openTab(signedInRoutes());
@@ -168,6 +170,27 @@ describe('tabs', () => {
     assert.equal(two.changes.length, 1);
   });
 
+  test('the channel is open only while someone listens', async () => {
+    const live = new Set();
+    class CountingChannel extends BroadcastChannel {
+      constructor(name) { super(name); live.add(this); }
+      close() { live.delete(this); super.close(); }
+    }
+    const f = fakeFetch(signedInRoutes());
+    const client = createClient({ fetch: f, location: fakeLocation(), BroadcastChannel: CountingChannel });
+    await client.user(); // broadcasts on a channel of its own, closed at once
+    assert.equal(live.size, 0);
+    const offA = client.onSessionChange(() => {});
+    const offB = client.onSessionChange(() => {});
+    assert.equal(live.size, 1);
+    offA();
+    assert.equal(live.size, 1);
+    await client.logout(); // broadcasts on the open channel
+    assert.equal(live.size, 1);
+    offB();
+    assert.equal(live.size, 0, 'the channel outlived its last subscriber');
+  });
+
   test('a throwing listener does not stop the others', async () => {
     const reported = [];
     const saved = globalThis.reportError;
@@ -192,7 +215,7 @@ describe('tabs', () => {
   });
 });
 
-describe('tabs without BroadcastChannel', () => {
+describe('tabs without BroadcastChannel', { timeout: 60_000 }, () => {
   function storageTab(bus, routes, options = {}) {
     const win = fakeWindow();
     const storage = bus.attach(win);
@@ -249,7 +272,7 @@ describe('tabs without BroadcastChannel', () => {
   });
 });
 
-describe('expiry check', () => {
+describe('expiry check', { timeout: 60_000 }, () => {
   test('checks shortly before expiry, then reports expiry to every tab', async () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
     const one = openTab({
