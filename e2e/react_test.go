@@ -94,3 +94,18 @@ func TestReactBindings(t *testing.T) {
 		t.Errorf("tab 2 still shows signed in after the logout in tab 1: %v", err)
 	}
 }
+
+// TestTypeDeclarations type-checks clients/react/test/types/usage.tsx, an
+// app's use of both packages, against gatehouse.d.ts and
+// gatehouse-react.d.ts with the locked TypeScript and @types/react. Its
+// @ts-expect-error lines make it fail when the declarations grow too loose.
+func TestTypeDeclarations(t *testing.T) {
+	pkg := npmPackage(t, "clients/react")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(pkg, "node_modules", ".bin", "tsc"), "-p", filepath.Join("test", "types"))
+	cmd.Dir = pkg
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tsc: %v\n%s", err, out)
+	}
+}
