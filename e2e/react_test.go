@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -36,8 +37,9 @@ func buildReactPage(t *testing.T, dir string) {
 // (<GatehouseProvider>, useUser, useApi, useGatehouse) in headless
 // Chromium: signed out it says so, and an API call answers 401 and sets
 // loginRequired without navigating; after login it shows the user's name and
-// the API call goes through with a token attached by the gateway; a logout
-// in one tab turns a second tab's page signed out.
+// the API call goes through with a token attached by the gateway, and an
+// answer step_up_required navigates to the step-up login; a logout in one
+// tab turns a second tab's page signed out.
 func TestReactBindings(t *testing.T) {
 	chromiumPath(t)
 	dir := t.TempDir()
@@ -84,6 +86,35 @@ func TestReactBindings(t *testing.T) {
 	if err != nil || !strings.Contains(body, `"bearer":true`) || !strings.Contains(body, `"path":"/api/hello"`) {
 		t.Errorf("signed-in API call: body %q (%v), want the upstream's answer with a bearer token attached", body, err)
 	}
+
+	// An API answer step_up_required navigates to the step-up login with
+	// the current page as returnUrl. Only the navigation is checked: what
+	// the gateway does with acr_values is its own test's business.
+	requests := watchRequests(t, tab)
+	mark := requests.len()
+	do(t, tab, "call a route that asks for a step-up", chromedp.Click(chromedp.CSS("#call-step-up")))
+	var stepUp *url.URL
+	for deadline := time.Now().Add(eventWait); stepUp == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, raw := range requests.since(mark) {
+			if u, err := url.Parse(raw); err == nil && u.Path == "/bff/login" {
+				stepUp = u
+				break
+			}
+		}
+	}
+	if stepUp == nil {
+		t.Fatalf("no navigation to /bff/login after a step_up_required answer; requests: %q", requests.since(mark))
+	}
+	q := stepUp.Query()
+	if q.Get("acr_values") != "urn:example:mfa" || q.Get("max_age") != "300" || q.Get("returnUrl") != "/" {
+		t.Errorf("step-up login URL %s, want acr_values=urn:example:mfa, max_age=300, returnUrl=/", stepUp)
+	}
+	// The login round trip ends on a fresh page (no API result shown yet).
+	// Whatever the gateway made of acr_values, the session is still there.
+	do(t, tab, "back from the step-up login",
+		chromedp.WaitNotPresent(chromedp.CSS("#api-result")),
+		chromedp.Navigate(app+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#signed-in")))
 
 	// A second tab of the React page follows a logout in the first one.
 	tab2 := newTab(t, tab)

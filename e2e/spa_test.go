@@ -62,9 +62,15 @@ func startSPA(t *testing.T, staticDir string) string {
 	}
 
 	// The upstream says whether the gateway attached a token; it never
-	// echoes one.
+	// echoes one. /api/step-up answers as a route whose require.acr did not
+	// hold (issue 12), for the helper's step-up navigation.
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/step-up" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"step_up_required","acr_values":"urn:example:mfa","max_age":300}`)
+			return
+		}
 		json.NewEncoder(w).Encode(map[string]any{
 			"path":   r.URL.Path,
 			"bearer": strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "),

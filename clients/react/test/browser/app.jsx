@@ -11,8 +11,8 @@ function App() {
   const api = useApi();
   const [result, setResult] = useState(null);
 
-  async function callApi() {
-    const res = await api('/api/hello', { headers: { Accept: 'application/json' } });
+  async function callApi(path) {
+    const res = await api(path, { headers: { Accept: 'application/json' } });
     setResult({ status: res.status, body: await res.text() });
   }
 
@@ -33,7 +33,8 @@ function App() {
       )}
       {loginRequired && <p id="login-required">The API asked for a sign-in.</p>}
       {error && <p id="error">{String(error)}</p>}
-      <button id="call-api" type="button" onClick={callApi}>GET /api/hello</button>
+      <button id="call-api" type="button" onClick={() => callApi('/api/hello')}>GET /api/hello</button>
+      <button id="call-step-up" type="button" onClick={() => callApi('/api/step-up')}>GET /api/step-up</button>
       {result && <pre id="api-result" data-status={String(result.status)}>{result.body}</pre>}
     </main>
   );
