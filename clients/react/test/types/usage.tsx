@@ -23,6 +23,12 @@ const client: Client = createClient({
   BroadcastChannel: null,
 });
 
+// The browser's own objects fit the injectable options.
+export const browserClient: Client = createClient({
+  window, document, storage: localStorage, location: window.location, fetch: window.fetch.bind(window),
+  BroadcastChannel,
+});
+
 const off: () => void = client.onSessionChange((change: SessionChange) => {
   const signedIn: boolean = change.signedIn;
   const reason: 'login' | 'logout' | 'ended' | 'expired' = change.reason;
