@@ -183,11 +183,19 @@ func watchRequests(t *testing.T, tab context.Context) *requestLog {
 	return l
 }
 
-// since returns the URLs recorded after the first n.
+// since returns the URLs recorded after the first n, less the browser's
+// own favicon lookups, which it makes when it pleases.
 func (l *requestLog) since(n int) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]string(nil), l.urls[n:]...)
+	var out []string
+	for _, u := range l.urls[n:] {
+		if strings.HasPrefix(u, "data:") || strings.HasSuffix(u, "/favicon.ico") {
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 func (l *requestLog) len() int {
