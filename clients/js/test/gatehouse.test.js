@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import {
   guardBrowserStorage, fakeLocation, fakeFetch, json, status, userClaims,
-} from './fakes.js';
+} from '../testing/fakes.js';
 
 // Any touch of browser storage fails the test: the helper keeps nothing
 // there (tokens never reach the browser, and neither does anything else).

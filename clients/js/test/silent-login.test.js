@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import {
   guardBrowserStorage, fakeLocation, fakeFetch, status, fakeWindow, fakeDocument, flush,
-} from './fakes.js';
+} from '../testing/fakes.js';
 
 guardBrowserStorage();
 

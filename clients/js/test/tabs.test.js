@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import {
   guardBrowserStorage, fakeLocation, fakeFetch, json, status, failure, userClaims, claimsExpiringIn,
   fakeWindow, storageBus, flush, within,
-} from './fakes.js';
+} from '../testing/fakes.js';
 
 // With BroadcastChannel present (Node has it, as browsers do) the helper
 // never touches localStorage.

@@ -1,4 +1,5 @@
-// Fakes shared by the helper's tests. This file holds no tests.
+// Fakes shared by the helper's tests (test/). It holds no tests, and lives
+// outside test/ so that node --test does not run it as a test file.
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
 
