@@ -14,6 +14,7 @@ type Config struct {
 	Routes   []Route  `yaml:"routes"`
 	Frontend Frontend `yaml:"frontend"`
 	Redis    Redis    `yaml:"redis"`
+	Postgres Postgres `yaml:"postgres"`
 	Admin    Admin    `yaml:"admin"`
 	Tracing  Tracing  `yaml:"tracing"`
 	Log      Log      `yaml:"log"`
@@ -129,7 +130,7 @@ type OIDC struct {
 
 // Session configures server-side sessions and their cookie.
 type Session struct {
-	// Store is "memory", "bolt" or "redis". Default "bolt".
+	// Store is "memory", "bolt", "redis" or "postgres". Default "bolt".
 	Store string `yaml:"store"`
 	// BoltPath is the bolt database file. Default "./gatehouse.db".
 	BoltPath string `yaml:"bolt_path"`
@@ -242,6 +243,18 @@ type Redis struct {
 	// logout may still pass. Default 0: off, every read goes to Redis and a
 	// logout is effective everywhere at once.
 	LocalCacheTTL time.Duration `yaml:"local_cache_ttl"`
+}
+
+// Postgres configures the database of store: postgres.
+type Postgres struct {
+	// DSN is the libpq connection string: a URL such as
+	// postgres://gatehouse:password@db:5432/gatehouse?sslmode=verify-full
+	// or key=value pairs. search_path picks the schema of the tables;
+	// pool_max_conns the pool size (default at least 10).
+	DSN string `yaml:"dsn"`
+	// DSNFile names a file holding the DSN, so that its password stays out
+	// of the configuration.
+	DSNFile string `yaml:"dsn_file"`
 }
 
 // Admin configures the operator listener.
