@@ -135,6 +135,7 @@ func count(t *testing.T, p *pgxpool.Pool, table string) int {
 }
 
 func TestRoundTripOddValues(t *testing.T) {
+	t.Parallel()
 	s := open(t, pgtest.DSN(t), pgstore.Options{})
 	for i, odd := range []string{"plain", "nul\x00byte", "unicode-ключ-🔑", "\xff\xfe not utf-8", "quote ' and \\", strings.Repeat("long", 200)} {
 		r := rec(odd, "sub "+odd, "sid "+odd, time.Hour)
@@ -156,6 +157,7 @@ func TestRoundTripOddValues(t *testing.T) {
 }
 
 func TestCreateReplacesExistingKey(t *testing.T) {
+	t.Parallel()
 	s := open(t, pgtest.DSN(t), pgstore.Options{})
 	first := rec("k", "alice", "sid-1", time.Hour)
 	mustCreate(t, s, first)
@@ -167,6 +169,7 @@ func TestCreateReplacesExistingKey(t *testing.T) {
 }
 
 func TestExpiredRecordsAreInvisible(t *testing.T) {
+	t.Parallel()
 	now, advance := skewedClock()
 	s := open(t, pgtest.DSN(t), pgstore.Options{Now: now})
 	short := rec("short", "alice", "sid-1", time.Minute)
@@ -190,6 +193,7 @@ func TestExpiredRecordsAreInvisible(t *testing.T) {
 }
 
 func TestUpdateNeverResurrects(t *testing.T) {
+	t.Parallel()
 	now, advance := skewedClock()
 	s := open(t, pgtest.DSN(t), pgstore.Options{Now: now})
 	ctx := t.Context()
@@ -236,6 +240,7 @@ func TestUpdateNeverResurrects(t *testing.T) {
 }
 
 func TestDeleteMatching(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	s := open(t, dsn, pgstore.Options{})
 	ctx := t.Context()
@@ -300,6 +305,7 @@ func TestDeleteMatching(t *testing.T) {
 }
 
 func TestListSelects(t *testing.T) {
+	t.Parallel()
 	s := open(t, pgtest.DSN(t), pgstore.Options{})
 	iss := "https://idp.example"
 	for _, r := range []*store.Record{
@@ -329,6 +335,7 @@ func TestListSelects(t *testing.T) {
 }
 
 func TestOnceAcrossStores(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	now, advance := skewedClock()
 	a := open(t, dsn, pgstore.Options{Now: now})
@@ -380,6 +387,7 @@ func TestOnceAcrossStores(t *testing.T) {
 }
 
 func TestLockExcludesAcrossPools(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	stores := []*pgstore.Store{open(t, dsn, pgstore.Options{}), open(t, dsn, pgstore.Options{})}
 	var inside, maxInside, entries atomic.Int32
@@ -438,6 +446,7 @@ func TestLockExcludesAcrossPools(t *testing.T) {
 }
 
 func TestLockFreesItselfAfterTTL(t *testing.T) {
+	t.Parallel()
 	for _, serverOnly := range []bool{false, true} {
 		t.Run(fmt.Sprintf("serverOnly=%v", serverOnly), func(t *testing.T) {
 			dsn := pgtest.DSN(t)
@@ -476,6 +485,7 @@ func TestLockFreesItselfAfterTTL(t *testing.T) {
 // TestLocksLeaveConnectionsForReads: refreshes waiting on a lock must not
 // take every pooled connection, or the holder could not save its refresh.
 func TestLocksLeaveConnectionsForReads(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	p := pool(t, dsn+"&pool_max_conns=2")
 	s, err := pgstore.New(t.Context(), p, pgstore.Options{SweepInterval: -1})
@@ -515,6 +525,7 @@ func TestLocksLeaveConnectionsForReads(t *testing.T) {
 }
 
 func TestSweepInBatches(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	s := open(t, dsn, pgstore.Options{})
 	p := pool(t, dsn)
@@ -559,6 +570,7 @@ func TestSweepInBatches(t *testing.T) {
 }
 
 func TestBackgroundSweepAndClose(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	p := pool(t, dsn)
 	s, err := pgstore.Open(t.Context(), dsn, pgstore.Options{SweepInterval: 20 * time.Millisecond})
@@ -592,6 +604,7 @@ func TestBackgroundSweepAndClose(t *testing.T) {
 }
 
 func TestPingFollowsDatabase(t *testing.T) {
+	t.Parallel()
 	proxy, dsn := pgtest.NewProxy(t, pgtest.DSN(t))
 	s := open(t, dsn, pgstore.Options{Timeout: time.Second})
 	ctx := t.Context()
@@ -625,6 +638,7 @@ func TestPingFollowsDatabase(t *testing.T) {
 }
 
 func TestRestartKeepsSessions(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	first, err := pgstore.Open(t.Context(), dsn, pgstore.Options{SweepInterval: -1})
 	if err != nil {
@@ -649,6 +663,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 // every column of every table as text and looks for the cookie values and
 // one-time keys in any encoding.
 func TestDumpHoldsNoSecrets(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	s := open(t, dsn, pgstore.Options{})
 	var secrets []string
@@ -694,6 +709,7 @@ func TestDumpHoldsNoSecrets(t *testing.T) {
 }
 
 func TestMigrateConcurrentIdempotentAndVersioned(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -743,6 +759,7 @@ func TestMigrateConcurrentIdempotentAndVersioned(t *testing.T) {
 }
 
 func TestOptionsAndDSNErrors(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	for _, prefix := range []string{"Upper_", "has-dash", "1digit", strings.Repeat("a", 41), `quote"`} {
 		if s, err := pgstore.Open(t.Context(), dsn, pgstore.Options{TablePrefix: prefix, SweepInterval: -1}); err == nil {
@@ -773,6 +790,7 @@ func TestOptionsAndDSNErrors(t *testing.T) {
 }
 
 func TestTimeoutBoundsCalls(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.DSN(t)
 	s := open(t, dsn, pgstore.Options{Timeout: 200 * time.Millisecond})
 	mustCreate(t, s, rec("k", "alice", "", time.Hour))
