@@ -139,10 +139,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
-	if errors.Is(err, ErrListUnsupported) {
-		httpx.JSONError(w, r, http.StatusNotImplemented, "not_supported", "The session store cannot list sessions.")
-		return
-	}
 	h.opts.Logger.ErrorContext(r.Context(), "admin: "+what, "err", err)
 	httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store cannot be reached right now.")
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/csrf"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
@@ -75,7 +76,7 @@ func (h *Handler) User(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.opts.CSRF(r); err != nil {
-		httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
+		csrf.Reject(w, r)
 		return
 	}
 	ctx := r.Context()

@@ -273,7 +273,7 @@ func newUpstream(opts Options) (http.Handler, error) {
 			http.NotFound(w, r)
 			return
 		}
-		if r.Header.Get("Upgrade") != "" {
+		if httpx.IsUpgrade(r) {
 			// The HMR WebSocket stays open for the whole session.
 			rc := http.NewResponseController(w)
 			rc.SetReadDeadline(time.Time{})

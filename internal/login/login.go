@@ -21,8 +21,6 @@ import (
 type Options struct {
 	Provider *provider.Source
 	Sessions *session.Manager
-	// Once records used states; required.
-	Once session.OnceStore
 	// Ring seals transaction cookies; derive it for this use only.
 	Ring *seal.Ring
 	// UserInfo merges UserInfo claims into the session at login.
@@ -46,8 +44,8 @@ type Handler struct {
 
 // New returns a Handler.
 func New(opts Options) (*Handler, error) {
-	if opts.Provider == nil || opts.Sessions == nil || opts.Once == nil || opts.Ring == nil {
-		return nil, errors.New("login: provider, sessions, once store and ring are required")
+	if opts.Provider == nil || opts.Sessions == nil || opts.Ring == nil {
+		return nil, errors.New("login: provider, sessions and ring are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -129,7 +127,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, "callback state matches no transaction of this browser", err)
 		return
 	}
-	first, err := h.opts.Once.Once(ctx, "state:"+stateID(state), txTTL)
+	first, err := h.opts.Sessions.Once(ctx, "state:"+stateID(state), txTTL)
 	if err != nil {
 		h.fail(w, r, err)
 		return
