@@ -115,8 +115,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 }
 
 // New returns a store on pool, after creating or migrating its tables,
-// and starts the sweeper. The caller keeps ownership of pool: Close leaves
-// it open.
+// and starts the sweeper. The pool needs at least 2 connections, as a lock
+// holds one. The caller keeps ownership of pool: Close leaves it open.
 func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) {
 	prefix := opts.TablePrefix
 	if prefix == "" {
@@ -124,6 +124,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	}
 	if !prefixRE.MatchString(prefix) {
 		return nil, fmt.Errorf("pgstore: table prefix %q must be lower-case letters, digits and underscores, at most 40", prefix)
+	}
+	if pool.Config().MaxConns < 2 {
+		// A refresh holds one connection for its lock and needs another
+		// to save the session.
+		return nil, errors.New("pgstore: the pool needs at least 2 connections")
 	}
 	if opts.Timeout < 0 {
 		return nil, errors.New("pgstore: timeout must not be negative")

@@ -459,6 +459,8 @@ func TestLockFreesItselfAfterTTL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Should the test fail, let go before the store closes its pool.
+			t.Cleanup(abandoned)
 			// abandoned is not called until the waiter got the lock.
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
@@ -766,6 +768,10 @@ func TestOptionsAndDSNErrors(t *testing.T) {
 			s.Close()
 			t.Errorf("Open accepted table prefix %q", prefix)
 		}
+	}
+	if s, err := pgstore.New(t.Context(), pool(t, dsn+"&pool_max_conns=1"), pgstore.Options{SweepInterval: -1}); err == nil {
+		s.Close()
+		t.Error("New accepted a pool of one connection, which a lock would take whole")
 	}
 	if s, err := pgstore.Open(t.Context(), dsn, pgstore.Options{Timeout: -time.Second}); err == nil {
 		s.Close()
