@@ -27,10 +27,11 @@
 //
 // Expiry is decided by Options.Now, not by the database clock: Get, List
 // and Update ignore expired rows at once, and a background goroutine
-// deletes them in small batches (FOR UPDATE SKIP LOCKED), so no sweep holds
-// long locks or blocks a replica sweeping at the same time. Replicas
-// sharing a database should keep their clocks in sync, as they must for
-// token expiry anyway.
+// deletes them in batches of 1000, oldest first, found on the expiry index
+// and skipping locked rows (FOR UPDATE SKIP LOCKED), so no sweep holds
+// long locks or waits on a request or on a replica sweeping at the same
+// time. Replicas sharing a database should keep their clocks in sync, as
+// they must for token expiry anyway.
 //
 // Store also implements store.Locker with pg_advisory_xact_lock: the lock
 // lives in a transaction on a connection of its own, which the server

@@ -57,8 +57,13 @@ func (s *Store) sweep(ctx context.Context, now time.Time) (removed, batches int,
 func (s *Store) sweepBatch(ctx context.Context, table string, now time.Time) (int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, "DELETE FROM "+table+" WHERE key IN (SELECT key FROM "+table+
-		" WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", now, s.batch)
+	// = ANY(ARRAY(...)) and ORDER BY keep both the custom and the generic
+	// plan of this prepared statement on the indexes (expires_at, then the
+	// primary key): "key IN (subquery)" may join against a full scan, and a
+	// generic plan without the order may scan the table for the few rows
+	// that expired.
+	tag, err := s.pool.Exec(ctx, "DELETE FROM "+table+" WHERE key = ANY(ARRAY(SELECT key FROM "+table+
+		" WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))", now, s.batch)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: sweep: %w", err)
 	}
