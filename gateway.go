@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+	"github.com/gatehouse-bff/gatehouse/internal/logging"
 	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/metrics"
 	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
@@ -57,7 +58,8 @@ type options struct {
 	tracing    *tracing.Tracing
 }
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Gatehouse redacts credentials from what it
+// logs through it and adds each request's id. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithHTTPClient sets the client for calls to the OpenID provider.
@@ -122,9 +124,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
+	o.logger = logging.ForGatehouse(o.logger)
 	if o.now == nil {
 		o.now = time.Now
 	}
@@ -194,7 +194,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			for range keys {
 				g.metrics.SessionEnded(reason)
 			}
-			g.log.InfoContext(ctx, "sessions ended", "request_id", httpx.RequestID(ctx), "count", len(keys), "reason", reason)
+			g.log.InfoContext(ctx, "sessions ended", "count", len(keys), "reason", reason)
 		},
 	})
 	if err != nil {
@@ -430,7 +430,7 @@ func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := g.Ready(ctx); err != nil {
-		g.log.WarnContext(ctx, "not ready", "request_id", httpx.RequestID(ctx), "err", err)
+		g.log.WarnContext(ctx, "not ready", "err", err)
 		part := "store"
 		if g.provider.Loaded() == nil {
 			part = "provider"

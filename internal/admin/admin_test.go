@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/admin"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
@@ -22,10 +24,6 @@ const (
 	issuer = "https://idp.example"
 	token  = "s3cret-admin-token"
 )
-
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
 
 // failing is a store whose listing and deleting fail.
 type failing struct{ store.Store }
@@ -41,14 +39,14 @@ func (failing) DeleteMatching(context.Context, store.Filter) ([]string, error) {
 
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *testkit.Clock
 	m     *session.Manager
 	svc   *admin.Service
 }
 
 func newFixture(t *testing.T, wrap func(store.Store) store.Store) *fixture {
 	t.Helper()
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
 	var st2 store.Store = st
@@ -74,7 +72,7 @@ func (f *fixture) login(iss, sub, sid string) (string, string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.clock.now = f.clock.now.Add(time.Second)
+	f.clock.Advance(time.Second)
 	return id, s.Handle
 }
 
@@ -394,3 +392,31 @@ func TestListenCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestBoundCheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := admin.BoundCheck(ln, ""); err != nil {
+		t.Errorf("loopback listener refused: %v", err)
+	}
+	if err := admin.BoundCheck(fakeListener{"192.0.2.7:9090"}, ""); err == nil {
+		t.Error("a listener on a routable address without a token was accepted")
+	}
+	if err := admin.BoundCheck(fakeListener{"192.0.2.7:9090"}, "tok"); err != nil {
+		t.Errorf("with a token: %v", err)
+	}
+}
+
+type fakeListener struct{ addr string }
+
+func (fakeListener) Accept() (net.Conn, error) { return nil, net.ErrClosed }
+func (fakeListener) Close() error              { return nil }
+func (f fakeListener) Addr() net.Addr          { return addrString(f.addr) }
+
+type addrString string
+
+func (addrString) Network() string  { return "tcp" }
+func (a addrString) String() string { return string(a) }

@@ -42,7 +42,7 @@ type Options struct {
 	AllSessions bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives one line per request; nil means slog.Default().
+	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 }
 
@@ -72,7 +72,7 @@ func New(opts Options) (*Handler, error) {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Handler{opts: opts}, nil
 }
@@ -81,7 +81,7 @@ func New(opts Options) (*Handler, error) {
 // 1.0 §2.5 to §2.8).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	log := h.opts.Logger.With("request_id", httpx.RequestID(ctx))
+	log := h.opts.Logger
 
 	// §2.5: an HTTP POST with a form-encoded body holding logout_token.
 	if r.Method != http.MethodPost {
@@ -114,7 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// §2.8: whatever made the logout fail, the answer is 400.
 	p, err := h.opts.Provider.Get(ctx)
 	if err != nil {
-		log.WarnContext(ctx, "backchannel logout: provider unavailable", "error", err)
+		log.WarnContext(ctx, "backchannel logout: provider unavailable", "err", err)
 		httpx.JSONError(w, r, http.StatusBadRequest, "temporarily_unavailable", "logout could not be processed, retry later")
 		return
 	}
@@ -122,7 +122,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// bounded rate: this unauthenticated endpoint is no fetch amplifier.
 	lt, err := p.VerifyLogoutToken(ctx, raw)
 	if err != nil {
-		log.WarnContext(ctx, "backchannel logout: invalid logout token", "error", err)
+		log.WarnContext(ctx, "backchannel logout: invalid logout token", "err", err)
 		httpx.JSONError(w, r, http.StatusBadRequest, "invalid_request", "invalid logout token")
 		return
 	}
@@ -143,7 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// part of the key so that providers cannot collide.
 	first, err := h.opts.Sessions.Once(ctx, "jti:"+lt.Issuer+"|"+lt.JTI, until.Sub(now)+onceMargin)
 	if err != nil {
-		log.ErrorContext(ctx, "backchannel logout: recording jti", "error", err)
+		log.ErrorContext(ctx, "backchannel logout: recording jti", "err", err)
 		httpx.JSONError(w, r, http.StatusBadRequest, "server_error", "logout could not be processed, retry later")
 		return
 	}
@@ -155,7 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	keys, err := h.end(ctx, lt)
 	if err != nil {
-		log.ErrorContext(ctx, "backchannel logout: ending sessions", "error", err, "ended", len(keys))
+		log.ErrorContext(ctx, "backchannel logout: ending sessions", "err", err, "ended", len(keys))
 		httpx.JSONError(w, r, http.StatusBadRequest, "server_error", "logout could not be completed")
 		return
 	}

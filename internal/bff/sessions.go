@@ -106,7 +106,7 @@ func (h *Handler) ownSessions(w http.ResponseWriter, r *http.Request, current *s
 	ctx := r.Context()
 	all, err := h.opts.Sessions.List(ctx, store.Filter{Issuer: current.Issuer, Subject: current.Subject})
 	if err != nil {
-		h.opts.Logger.ErrorContext(ctx, "bff: list sessions", "request_id", httpx.RequestID(ctx), "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: list sessions", "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Sessions cannot be read right now.")
 		return nil, false
 	}
@@ -124,14 +124,14 @@ func (h *Handler) endOne(w http.ResponseWriter, r *http.Request, current *sessio
 	}
 	s := all[i]
 	if err := h.opts.Sessions.End(ctx, s, "revoked"); err != nil {
-		h.opts.Logger.ErrorContext(ctx, "bff: end session", "request_id", httpx.RequestID(ctx), "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: end session", "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session could not be ended right now.")
 		return
 	}
 	if s.Key == current.Key {
 		h.opts.Sessions.ClearCookie(w)
 	}
-	h.opts.Logger.InfoContext(ctx, "bff: session ended by its user", "request_id", httpx.RequestID(ctx), "session", s.Handle, "by", current.Handle)
+	h.opts.Logger.InfoContext(ctx, "bff: session ended by its user", "session", s.Handle, "by", current.Handle)
 	noContent(w)
 }
 
@@ -151,11 +151,11 @@ func (h *Handler) endOthers(w http.ResponseWriter, r *http.Request, current *ses
 		ended++
 	}
 	if err := errors.Join(errs...); err != nil {
-		h.opts.Logger.ErrorContext(ctx, "bff: end other sessions", "request_id", httpx.RequestID(ctx), "ended", ended, "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: end other sessions", "ended", ended, "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Not every session could be ended right now.")
 		return
 	}
-	h.opts.Logger.InfoContext(ctx, "bff: other sessions ended by their user", "request_id", httpx.RequestID(ctx), "by", current.Handle, "ended", ended)
+	h.opts.Logger.InfoContext(ctx, "bff: other sessions ended by their user", "by", current.Handle, "ended", ended)
 	noContent(w)
 }
 

@@ -186,6 +186,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "gatehouse serve: admin listener:", err)
 			return 1
 		}
+		if err := admin.BoundCheck(aln, cfg.Admin.Token); err != nil {
+			aln.Close()
+			fmt.Fprintln(stderr, "gatehouse serve:", err)
+			return 2
+		}
 		adminAddr = aln.Addr().String()
 		go func() { errc <- server.Run(ctx, aln, mux, adminOpts) }()
 	}

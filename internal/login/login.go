@@ -78,7 +78,7 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.opts.Provider.Get(r.Context())
 	if err != nil {
-		h.opts.Logger.ErrorContext(r.Context(), "login: provider unavailable", "request_id", httpx.RequestID(r.Context()), "err", err)
+		h.opts.Logger.ErrorContext(r.Context(), "login: provider unavailable", "err", err)
 		httpx.Page(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "The identity provider cannot be reached right now. Please try again shortly.", "")
 		return
 	}
@@ -227,7 +227,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnLogin != nil {
 		h.opts.OnLogin(ctx, s)
 	}
-	h.opts.Logger.InfoContext(ctx, "login: session started", "request_id", httpx.RequestID(ctx), "sub", s.Subject, "session", s.Handle)
+	h.opts.Logger.InfoContext(ctx, "login: session started", "sub", s.Subject, "session", s.Handle)
 	httpx.NoStore(w.Header())
 	http.Redirect(w, r, tx.ReturnURL, http.StatusFound)
 }
@@ -236,7 +236,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 // A silent login (prompt=none) that needs interaction returns to the app
 // with the error code in the query, so the SPA can decide what to do.
 func (h *Handler) providerError(w http.ResponseWriter, r *http.Request, tx *transaction, code string) {
-	h.opts.Logger.InfoContext(r.Context(), "login: provider answered with an error", "request_id", httpx.RequestID(r.Context()), "error", code)
+	h.opts.Logger.InfoContext(r.Context(), "login: provider answered with an error", "provider_error", code)
 	if tx.Prompt == "none" && slices.Contains([]string{"login_required", "interaction_required", "consent_required", "account_selection_required"}, code) {
 		u, _ := url.Parse(tx.ReturnURL)
 		q := u.Query()
@@ -256,13 +256,13 @@ func (h *Handler) providerError(w http.ResponseWriter, r *http.Request, tx *tran
 // reject answers a callback that fails a security check: 400, a plain page,
 // no session; the detail goes only to the log.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, what string, err error) {
-	h.opts.Logger.WarnContext(r.Context(), "login: "+what, "request_id", httpx.RequestID(r.Context()), "err", err)
+	h.opts.Logger.WarnContext(r.Context(), "login: "+what, "err", err)
 	httpx.Page(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in response could not be verified. Please start again.", "/")
 }
 
 // fail answers an internal or provider failure: 502/503, a plain page.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	h.opts.Logger.ErrorContext(r.Context(), "login: failed", "request_id", httpx.RequestID(r.Context()), "err", err)
+	h.opts.Logger.ErrorContext(r.Context(), "login: failed", "err", err)
 	httpx.Page(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "Sign-in could not be completed right now. Please try again shortly.", "/")
 }
 

@@ -291,7 +291,7 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Cr
 	rid := httpx.RequestID(ctx)
 	e := p.byRoute[m.Route]
 	if e == nil {
-		p.log.LogAttrs(ctx, slog.LevelError, "proxy: route does not belong to this proxy", slog.String("request_id", rid))
+		p.log.LogAttrs(ctx, slog.LevelError, "proxy: route does not belong to this proxy")
 		httpx.JSONError(w, r, http.StatusInternalServerError, "server_error", "The request could not be handled.")
 		return
 	}
@@ -342,7 +342,7 @@ func (p *Proxy) serveGuarded(e *entry, x *exchange, w http.ResponseWriter, r *ht
 		}
 		p.leaked()
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: blocked upstream response containing the access token",
-			slog.String("request_id", x.requestID), slog.String("route", e.Prefix), slog.String("upstream", e.Upstream.Host),
+			slog.String("route", e.Prefix), slog.String("upstream", e.Upstream.Host),
 			slog.Bool("aborted", g.committed))
 		if g.committed {
 			panic(http.ErrAbortHandler)
@@ -427,15 +427,14 @@ func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
 
 func (p *Proxy) errorHandler(e *entry, w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
-	x := exchangeFrom(ctx)
 	attrs := []slog.Attr{
-		slog.String("request_id", x.requestID), slog.String("route", e.Prefix),
-		slog.String("upstream", e.Upstream.Host), slog.Any("error", err),
+		slog.String("route", e.Prefix),
+		slog.String("upstream", e.Upstream.Host), slog.Any("err", err),
 	}
 	switch {
 	case errors.Is(err, errLeak):
 		p.leaked()
-		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: blocked upstream response headers containing the access token", attrs[:3]...)
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: blocked upstream response headers containing the access token", attrs[:2]...)
 		httpx.JSONError(w, r, http.StatusBadGateway, "upstream_leak_blocked", "The upstream response was blocked.")
 	case errors.Is(err, errUpstreamTimeout) || context.Cause(ctx) == errUpstreamTimeout:
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: upstream timed out", attrs...)

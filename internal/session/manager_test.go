@@ -11,17 +11,14 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
-
-func newManager(t *testing.T) (*session.Manager, *memstore.Store, *clock) {
+func newManager(t *testing.T) (*session.Manager, *memstore.Store, *testkit.Clock) {
 	t.Helper()
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
 	m, err := session.NewManager(session.Options{
@@ -123,7 +120,7 @@ func TestExpiryEndsTheSession(t *testing.T) {
 	m, _, c := newManager(t)
 	ctx := context.Background()
 	id, _ := m.Create(ctx, &session.Session{Subject: "alice"})
-	c.now = c.now.Add(10 * time.Minute)
+	c.Advance(10 * time.Minute)
 	if _, err := m.Load(ctx, request(id), true); !errors.Is(err, session.ErrExpired) && !errors.Is(err, session.ErrNoSession) {
 		t.Errorf("load at the idle deadline = %v, want the session ended", err)
 	}

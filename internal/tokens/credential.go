@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-bff/gatehouse/config"
-	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 )
@@ -71,7 +70,7 @@ func (m *Manager) Credential(ctx context.Context, r *http.Request, need Need) (p
 		return proxy.Credential{}, nil, ErrLoginRequired
 	default:
 		m.opts.Logger.LogAttrs(ctx, slog.LevelError, "tokens: load session",
-			slog.String("request_id", httpx.RequestID(ctx)), slog.Any("err", err))
+			slog.Any("err", err))
 		return proxy.Credential{}, nil, ErrSessionsUnavailable
 	}
 	var token string
@@ -86,7 +85,7 @@ func (m *Manager) Credential(ctx context.Context, r *http.Request, need Need) (p
 	key, err := DPoPKey(s)
 	if err != nil {
 		m.opts.Logger.LogAttrs(ctx, slog.LevelError, "tokens: session dpop key",
-			slog.String("request_id", httpx.RequestID(ctx)), slog.Any("err", err))
+			slog.Any("err", err))
 		return proxy.Credential{}, s, ErrUnavailable
 	}
 	if key == nil {

@@ -146,7 +146,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 			return
 		case <-t.C:
 			if _, err := s.sweep(s.now()); err != nil {
-				s.log.Error("boltstore: sweep failed", "path", s.path, "error", err)
+				s.log.Error("boltstore: sweep failed", "path", s.path, "err", err)
 			}
 		}
 	}

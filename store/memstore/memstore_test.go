@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
@@ -20,25 +20,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func TestInjectedClockDecidesExpiry(t *testing.T) {
 	ctx := t.Context()
@@ -49,11 +31,11 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(10*time.Minute - time.Nanosecond)
+	c.Advance(10*time.Minute - time.Nanosecond)
 	if _, err := s.Get(ctx, "k"); err != nil {
 		t.Fatalf("Get just before the deadline: %v", err)
 	}
-	c.Add(time.Nanosecond)
+	c.Advance(time.Nanosecond)
 	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
 	}
@@ -79,7 +61,7 @@ func TestInjectedClockDecidesOnce(t *testing.T) {
 		{time.Nanosecond, true}, // the first entry ended; this call starts a new minute
 		{30 * time.Second, false},
 	} {
-		c.Add(step.advance)
+		c.Advance(step.advance)
 		got, err := s.Once(ctx, "jti", time.Minute)
 		if err != nil || got != step.want {
 			t.Fatalf("step %d: Once = %v, %v; want %v", i, got, err, step.want)
@@ -119,7 +101,7 @@ func TestBackgroundSweeper(t *testing.T) {
 	c := newClock()
 	s := New(Options{Now: c.Now, SweepInterval: time.Millisecond})
 	s.Create(ctx, &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)})
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.RLock()

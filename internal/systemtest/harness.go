@@ -1,4 +1,4 @@
-package gatehouse_test
+package systemtest
 
 import (
 	"bytes"
@@ -18,32 +18,13 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse"
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 )
 
 const (
 	testClientID     = "gatehouse-test"
 	testClientSecret = "test-client-secret-0123456789-abcdefghij"
 )
-
-// testClock is a settable clock for sessions and token checks.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *testClock { return &testClock{now: time.Now()} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
@@ -94,7 +75,7 @@ func (u *upstream) Last() (*http.Request, int) {
 // env is one Gateway on a TLS loopback server with an API upstream.
 type env struct {
 	t         *testing.T
-	clock     *testClock
+	clock     *testkit.Clock
 	srv       *httptest.Server
 	gw        *gatehouse.Gateway
 	api       *upstream
@@ -164,7 +145,7 @@ func (s *tokenSpy) Values() []string {
 // provider (which must know the redirect URI) is up.
 func newEnv(t *testing.T) *env {
 	srv := httptest.NewUnstartedServer(nil)
-	e := &env{t: t, clock: newClock(), srv: srv, api: newUpstream(t), logs: &syncBuffer{}, publicURL: "https://" + srv.Listener.Addr().String()}
+	e := &env{t: t, clock: testkit.NewClock(time.Now()), srv: srv, api: newUpstream(t), logs: &syncBuffer{}, publicURL: "https://" + srv.Listener.Addr().String()}
 	t.Cleanup(srv.Close)
 	return e
 }
