@@ -19,17 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-bff/gatehouse/internal/pgtest"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/pgstore"
 )
-
-// skewedClock returns a clock that runs ahead of the real one by whatever
-// the returned setter was last given.
-func skewedClock() (now func() time.Time, set func(time.Duration)) {
-	var skew atomic.Int64
-	return func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
-		func(d time.Duration) { skew.Store(int64(d)) }
-}
 
 // open returns a store on dsn with no background sweep unless opts says
 // otherwise, closed when t ends.
@@ -170,8 +163,8 @@ func TestCreateReplacesExistingKey(t *testing.T) {
 
 func TestExpiredRecordsAreInvisible(t *testing.T) {
 	t.Parallel()
-	now, advance := skewedClock()
-	s := open(t, pgtest.DSN(t), pgstore.Options{Now: now})
+	clock := testkit.NewClock(time.Now())
+	s := open(t, pgtest.DSN(t), pgstore.Options{Now: clock.Now})
 	short := rec("short", "alice", "sid-1", time.Minute)
 	long := rec("long", "alice", "sid-1", time.Hour)
 	past := rec("past", "alice", "sid-1", -time.Second)
@@ -185,7 +178,7 @@ func TestExpiredRecordsAreInvisible(t *testing.T) {
 	f := store.Filter{Issuer: short.Issuer, Subject: "alice"}
 	wantKeys(t, "List", listKeys(t, s, f), "short", "long")
 
-	advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	wantGone(t, s, short.Key)
 	wantRecord(t, s, long)
 	wantKeys(t, "List after 2m", listKeys(t, s, f), "long")
@@ -194,8 +187,8 @@ func TestExpiredRecordsAreInvisible(t *testing.T) {
 
 func TestUpdateNeverResurrects(t *testing.T) {
 	t.Parallel()
-	now, advance := skewedClock()
-	s := open(t, pgtest.DSN(t), pgstore.Options{Now: now})
+	clock := testkit.NewClock(time.Now())
+	s := open(t, pgtest.DSN(t), pgstore.Options{Now: clock.Now})
 	ctx := t.Context()
 
 	if err := s.Update(ctx, rec("missing", "alice", "", time.Hour)); !errors.Is(err, store.ErrNotFound) {
@@ -218,7 +211,7 @@ func TestUpdateNeverResurrects(t *testing.T) {
 
 	expiring := rec("expiring", "alice", "", time.Minute)
 	mustCreate(t, s, expiring)
-	advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	revived := *expiring
 	revived.ExpiresAt = time.Now().Add(time.Hour)
 	if err := s.Update(ctx, &revived); !errors.Is(err, store.ErrNotFound) {
@@ -337,9 +330,9 @@ func TestListSelects(t *testing.T) {
 func TestOnceAcrossStores(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
-	now, advance := skewedClock()
-	a := open(t, dsn, pgstore.Options{Now: now})
-	b := open(t, dsn, pgstore.Options{Now: now})
+	clock := testkit.NewClock(time.Now())
+	a := open(t, dsn, pgstore.Options{Now: clock.Now})
+	b := open(t, dsn, pgstore.Options{Now: clock.Now})
 	ctx := t.Context()
 	once := func(s *pgstore.Store, key string, ttl time.Duration, want bool) {
 		t.Helper()
@@ -355,7 +348,7 @@ func TestOnceAcrossStores(t *testing.T) {
 	once(a, "nul\x00", time.Minute, true)
 	once(b, "nul\x00", time.Minute, false)
 	once(b, "nul", time.Minute, true)
-	advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	once(b, "state-1", time.Minute, true)
 	once(a, "state-1", time.Minute, false)
 	if _, err := a.Once(ctx, "zero-ttl", 0); err == nil {

@@ -25,7 +25,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 			return
 		case <-t.C:
 			if _, _, err := s.sweep(ctx, s.now()); err != nil && ctx.Err() == nil {
-				s.log.Warn("pgstore: sweep failed", "error", err)
+				s.log.Warn("pgstore: sweep failed", "err", err)
 			}
 		}
 	}
