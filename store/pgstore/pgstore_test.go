@@ -598,6 +598,33 @@ func TestBackgroundSweepAndClose(t *testing.T) {
 	}
 }
 
+func TestCloseStopsSweeper(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	p := pool(t, dsn)
+	s, err := pgstore.New(t.Context(), p, pgstore.Options{SweepInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, rec("dead-before", "alice", "", -time.Minute))
+	for range 500 {
+		if count(t, p, "gatehouse_sessions") == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := count(t, p, "gatehouse_sessions"); n != 0 {
+		t.Fatalf("the sweeper left %d expired rows", n)
+	}
+	s.Close()
+	mustCreate(t, s, rec("dead-after", "alice", "", -time.Minute))
+	// Forty intervals: a sweeper still running would have removed it.
+	time.Sleep(200 * time.Millisecond)
+	if n := count(t, p, "gatehouse_sessions"); n != 1 {
+		t.Fatalf("%d rows after Close; want the expired one kept, as no sweeper runs", n)
+	}
+}
+
 func TestPingFollowsDatabase(t *testing.T) {
 	t.Parallel()
 	proxy, dsn := pgtest.NewProxy(t, pgtest.DSN(t))
