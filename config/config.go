@@ -18,6 +18,10 @@ type Config struct {
 	Admin    Admin    `yaml:"admin"`
 	Tracing  Tracing  `yaml:"tracing"`
 	Log      Log      `yaml:"log"`
+	// Apps are more applications on the same gateway (see App). The
+	// top-level keys still configure one app of their own when they have
+	// routes or a frontend (see ServesTopLevel).
+	Apps []App `yaml:"apps"`
 }
 
 // Server configures the main listener.

@@ -16,6 +16,34 @@ import (
 // Validate reports every problem of c at once, joined. It changes nothing.
 // Call it after SetDefaults.
 func (c *Config) Validate() error {
+	if len(c.Apps) == 0 {
+		return c.validateOne()
+	}
+	var p problems
+	top := map[string]bool{}
+	if err := c.validateOne(); err != nil {
+		for _, e := range unjoin(err) {
+			top[e.Error()] = true
+			if c.ServesTopLevel() {
+				p = append(p, e)
+			}
+		}
+	}
+	c.validateApps(&p, top)
+	// A problem of the shared keys shows in every app: report it once.
+	seen := map[string]bool{}
+	out := p[:0]
+	for _, e := range p {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// validateOne checks the configuration of one app.
+func (c *Config) validateOne() error {
 	var p problems
 
 	if c.Server.PublicURL == "" {

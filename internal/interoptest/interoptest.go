@@ -341,6 +341,15 @@ func installOnce(dir string) error {
 	return installErr
 }
 
+// InstallPackages runs npm ci in dir, a directory holding a package.json
+// and its package-lock.json, unless dir/node_modules was already installed
+// from that lock file. It is the installer Start uses for interop/, shared
+// with the tests of the repository's other npm packages (clients/react).
+// Concurrent test binaries installing into one dir take turns.
+func InstallPackages(dir string) error {
+	return ensureInstalled(dir)
+}
+
 // stampName records, inside node_modules, the hash of the package-lock.json
 // it was installed from.
 const stampName = ".gatehouse-lock.sha256"
