@@ -211,6 +211,15 @@ func (c *Config) readFiles() error {
 			c.Redis.Password = strings.TrimSpace(string(b))
 		}
 	}
+	if c.Postgres.DSNFile != "" {
+		if c.Postgres.DSN != "" {
+			problems = append(problems, errors.New("postgres: set dsn or dsn_file, not both"))
+		} else if b, err := os.ReadFile(c.Postgres.DSNFile); err != nil {
+			problems = append(problems, fmt.Errorf("postgres.dsn_file: %w", err))
+		} else {
+			c.Postgres.DSN = strings.TrimSpace(string(b))
+		}
+	}
 	if c.Admin.TokenFile != "" {
 		if b, err := os.ReadFile(c.Admin.TokenFile); err != nil {
 			problems = append(problems, fmt.Errorf("admin.token_file: %w", err))
