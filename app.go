@@ -273,6 +273,10 @@ func (a *app) buildEndpoints(g *Gateway) {
 		"logout":      limitBody(http.HandlerFunc(a.bff.Logout)),
 		"sessions":    limitBody(http.HandlerFunc(a.bff.Sessions)),
 	}
+	if a.cfg.BFF.Diagnostics {
+		// Development only; loopback callers, metadata only.
+		a.endpoints["diagnostics"] = limitBody(a.bff.Diagnostics(a.cfg.Routes))
+	}
 	if a.name == "" {
 		a.endpoints["healthz"] = http.HandlerFunc(g.Healthz)
 		a.endpoints["readyz"] = http.HandlerFunc(g.Readyz)

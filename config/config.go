@@ -178,6 +178,11 @@ type BFF struct {
 	// (the bff:* entries are always returned). Default: all ID token claims
 	// except protocol ones (nonce, at_hash, c_hash).
 	UserClaims []string `yaml:"user_claims"`
+	// Diagnostics serves <prefix>/diagnostics to loopback callers: the
+	// session's claims, token metadata (never a token), the route table and
+	// the provider's discovery summary. Development only: it MUST NOT be on
+	// in production. Default false.
+	Diagnostics bool `yaml:"diagnostics"`
 }
 
 // Route is one API prefix proxied to an upstream.

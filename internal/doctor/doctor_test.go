@@ -197,6 +197,8 @@ func TestFindings(t *testing.T) {
 			id: "admin", want: doctor.Pass},
 		{name: "admin on the network", change: func(s *setup) { s.lines["admin"] = "listen: \"0.0.0.0:9090\", token: an-admin-token" },
 			id: "admin", want: doctor.Warn, says: "reachable from the network"},
+		{name: "diagnostics on", change: func(s *setup) { s.extra += "bff: { diagnostics: true }\n" },
+			id: "diagnostics", want: doctor.Warn, says: "development only"},
 		{name: "memory store", change: func(s *setup) { s.lines["session"] = "store: memory" },
 			id: "store", want: doctor.Warn, says: "development only"},
 		{name: "bolt directory missing", change: func(s *setup) {

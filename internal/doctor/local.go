@@ -39,6 +39,17 @@ func (d *doctor) local() {
 	d.tls()
 	d.keys()
 	d.admin()
+	d.diagnostics()
+}
+
+// diagnostics warns of the development-only diagnostics endpoint.
+func (d *doctor) diagnostics() {
+	if !d.cfg.BFF.Diagnostics {
+		return
+	}
+	d.addf(Warn, "diagnostics", "set bff.diagnostics: false anywhere but a developer's machine",
+		"bff.diagnostics is on: %s/diagnostics shows loopback callers the session's claims, token metadata, the routes and the provider's settings; development only",
+		d.cfg.BFF.Prefix)
 }
 
 // cookie: SECURITY.md cookie rules (browser-based apps BCP §6.1, RFC 6265bis
