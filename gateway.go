@@ -189,6 +189,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		SameSite:        cfg.Session.SameSiteMode(),
 		IdleTimeout:     cfg.Session.IdleTimeout,
 		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
+		MaxPerUser:      cfg.Session.MaxPerUser,
 		Now:             o.now,
 		OnEnd: func(ctx context.Context, keys []string, reason string) {
 			for range keys {

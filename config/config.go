@@ -142,6 +142,10 @@ type Session struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AbsoluteTimeout ends a session this long after login. Default 8h.
 	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// MaxPerUser caps the sessions one user (issuer and subject) holds in
+	// this app: a sign-in beyond it ends the user's least recently used
+	// session, so one account cannot fill the store. Default 50.
+	MaxPerUser int `yaml:"max_per_user"`
 	// CookieName names the session cookie; it must start with "__Host-".
 	// Default "__Host-gatehouse".
 	CookieName string `yaml:"cookie_name"`
