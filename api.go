@@ -27,10 +27,16 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute
 		csrf.Reject(w, r)
 		return
 	}
-	cred, _, err := g.tokens.Credential(r.Context(), r, api.need)
+	cred, s, err := g.tokens.Credential(r.Context(), r, api.need)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
+	}
+	if s != nil {
+		// A response that stays open is closed when the session ends.
+		var done func()
+		w, r, done = g.streams.Track(w, r, s)
+		defer done()
 	}
 	g.proxy.Forward(w, r, m, cred)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/server"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/streams"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
 	"github.com/gatehouse-bff/gatehouse/store"
@@ -94,6 +95,8 @@ type Gateway struct {
 	log      *slog.Logger
 	store    store.Store
 	sessions *session.Manager
+	// streams closes what is held open for a session when it ends.
+	streams  *streams.Registry
 	provider *provider.Source
 	tokens   *tokens.Manager
 	login    *login.Handler
@@ -175,6 +178,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	}
 	// A store shared between processes serialises refreshes across them.
 	locker, _ := g.store.(store.Locker)
+	notifier := streamNotifier(g.store, cfg)
 	g.store = metrics.InstrumentStore(g.metrics, o.tracing.Store(g.store))
 	built := false
 	defer func() {
@@ -196,11 +200,29 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 				g.metrics.SessionEnded(reason)
 			}
 			g.log.InfoContext(ctx, "sessions ended", "count", len(keys), "reason", reason)
+			g.streams.End(ctx, keys, reason)
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	g.streams, err = streams.New(streams.Options{
+		Sessions:    g.sessions,
+		IdleTimeout: cfg.Session.IdleTimeout,
+		Notifier:    notifier,
+		Now:         o.now,
+		Logger:      g.log,
+		OnOpen:      g.metrics.StreamOpened,
+		OnClose:     g.metrics.StreamClosed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !built {
+			g.streams.Close()
+		}
+	}()
 
 	publicURL := strings.TrimSuffix(cfg.Server.PublicURL, "/")
 	po, err := oidcconf.Options(cfg, o.httpClient, o.now)
@@ -371,6 +393,16 @@ func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 	return nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
 }
 
+// streamNotifier returns the channel that carries ended sessions to the
+// other replicas sharing st: Redis pub/sub for the Redis store the gateway
+// opened, none for a store of one process.
+func streamNotifier(st store.Store, cfg *Config) streams.Notifier {
+	if o, ok := st.(*ownedRedis); ok {
+		return streams.NewRedisNotifier(o.client, cfg.Redis.KeyPrefix)
+	}
+	return nil
+}
+
 // ownedRedis is a Redis store whose client the Gateway created and closes.
 type ownedRedis struct {
 	*redisstore.Store
@@ -445,6 +477,7 @@ func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
 // Close releases the Gateway's store. In-flight requests should be drained
 // first (http.Server.Shutdown).
 func (g *Gateway) Close() error {
+	g.streams.Close()
 	return g.store.Close()
 }
 
