@@ -55,6 +55,10 @@ func (n *RedisNotifier) Publish(ctx context.Context, keys []string, reason strin
 func (n *RedisNotifier) Listen(ctx context.Context, ended func(keys []string, reason string)) error {
 	ps := n.c.Subscribe(ctx)
 	defer ps.Close()
+	// A blocked Receive does not watch ctx: closing the subscription
+	// ends it.
+	stop := context.AfterFunc(ctx, func() { ps.Close() })
+	defer stop()
 	if err := ps.Subscribe(ctx, n.channel); err != nil {
 		return fmt.Errorf("streams: subscribe: %w", err)
 	}

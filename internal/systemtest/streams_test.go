@@ -159,11 +159,16 @@ func openEventStream(t *testing.T, b *browser) *liveStream {
 // waitClosed waits for s to close and returns how long after since.
 func waitClosed(t *testing.T, s *liveStream, since time.Time, what string) time.Duration {
 	t.Helper()
+	return waitClosedWithin(t, s, since, closeDeadline, what)
+}
+
+func waitClosedWithin(t *testing.T, s *liveStream, since time.Time, limit time.Duration, what string) time.Duration {
+	t.Helper()
 	select {
 	case at := <-s.closed:
 		return at.Sub(since)
-	case <-time.After(closeDeadline):
-		t.Errorf("%s: the %s stream is still open %s after its session ended", what, s.kind, closeDeadline)
+	case <-time.After(limit):
+		t.Errorf("%s: the %s stream is still open %s after its session ended", what, s.kind, limit)
 		return -1
 	}
 }
