@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/bff"
 	"github.com/gatehouse-bff/gatehouse/internal/csrf"
 	"github.com/gatehouse-bff/gatehouse/internal/dpop"
+	"github.com/gatehouse-bff/gatehouse/internal/frontchannel"
 	"github.com/gatehouse-bff/gatehouse/internal/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/logging"
@@ -103,11 +104,13 @@ type Gateway struct {
 	bff      *bff.Handler
 	// backchannel ends sessions when the provider says so.
 	backchannel *backchannel.Handler
-	csrf        *csrf.Protection
-	proxy       *proxy.Proxy
-	frontend    http.Handler
-	trusted     []netip.Prefix
-	metrics     *metrics.Metrics
+	// frontchannel ends sessions from the provider's logout iframe.
+	frontchannel *frontchannel.Handler
+	csrf         *csrf.Protection
+	proxy        *proxy.Proxy
+	frontend     http.Handler
+	trusted      []netip.Prefix
+	metrics      *metrics.Metrics
 
 	// endpoints are the session endpoints by name under the prefix; apis
 	// the API routes by their proxy route.
@@ -260,6 +263,10 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Now:         o.now,
 		Logger:      g.log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	g.frontchannel, err = frontchannel.New(frontchannel.Options{Provider: g.provider, Sessions: g.sessions, Logger: g.log})
 	if err != nil {
 		return nil, err
 	}
@@ -561,11 +568,14 @@ func (g *Gateway) buildEndpoints() {
 		// Server to server: the signed logout token is the only
 		// credential, so no CSRF check and no session.
 		"backchannel": limited("bff_backchannel", limitBody(g.backchannel)),
-		"user":        limitBody(http.HandlerFunc(g.bff.User)),
-		"logout":      limitBody(http.HandlerFunc(g.bff.Logout)),
-		"sessions":    limitBody(http.HandlerFunc(g.bff.Sessions)),
-		"healthz":     http.HandlerFunc(g.Healthz),
-		"readyz":      http.HandlerFunc(g.Readyz),
+		// Loaded by the provider in an iframe, without cookies: iss and
+		// sid are the request.
+		"frontchannel": limited("bff_frontchannel", limitBody(g.frontchannel)),
+		"user":         limitBody(http.HandlerFunc(g.bff.User)),
+		"logout":       limitBody(http.HandlerFunc(g.bff.Logout)),
+		"sessions":     limitBody(http.HandlerFunc(g.bff.Sessions)),
+		"healthz":      http.HandlerFunc(g.Healthz),
+		"readyz":       http.HandlerFunc(g.Readyz),
 	}
 	g.apis = make(map[*proxy.Route]*apiRoute)
 	for _, route := range g.proxy.Routes() {
