@@ -31,6 +31,7 @@ type Metrics struct {
 	csrfRejected    *prometheus.CounterVec
 	leaksBlocked    prometheus.Counter
 	rateLimited     *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
 	streamsOpen     prometheus.Gauge
 	streamsClosed   *prometheus.CounterVec
 }
@@ -116,6 +117,10 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "gatehouse_rate_limited_total",
 			Help: "Requests refused by a rate limit, by endpoint.",
 		}, []string{"endpoint"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_config_reloads_total",
+			Help: "Configuration reloads, by result: ok, or refused (the running configuration kept serving).",
+		}, []string{"result"}),
 		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_streams_open",
 			Help: "Upgraded (WebSocket) and streaming responses open for a session on this replica.",
@@ -130,7 +135,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.inFlight, m.sessionsStarted, m.sessionsEnded, m.refreshes,
-		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited,
+		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.reloads,
 		m.streamsOpen, m.streamsClosed,
 	}
 	if o.activeSessions != nil {
@@ -252,4 +257,12 @@ func (m *Metrics) RateLimited(endpoint string) {
 		return
 	}
 	m.rateLimited.WithLabelValues(endpoint).Inc()
+}
+
+// ConfigReload counts a configuration reload by result ("ok", "refused").
+func (m *Metrics) ConfigReload(result string) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(result).Inc()
 }

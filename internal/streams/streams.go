@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
-// Sessions looks a session up by store key, as session.Manager.LoadKey
-// does: session.ErrNoSession or session.ErrExpired mean the session has
-// ended (an expired one is ended by the call, through the manager's OnEnd);
-// any other error means its state is unknown.
-type Sessions interface {
-	LoadKey(ctx context.Context, key string, slide bool) (*session.Session, error)
+// Records reads session records, as store.Store.Get does: store.ErrNotFound
+// means the session has ended (a store never returns a record past its
+// ExpiresAt); any other error means its state is unknown.
+type Records interface {
+	Get(ctx context.Context, key string) (*store.Record, error)
 }
 
 // Notifier carries the keys of ended sessions between replicas sharing a
@@ -35,12 +35,9 @@ type Notifier interface {
 
 // Options configure a Registry.
 type Options struct {
-	// Sessions answers the checks of open streams' sessions. Required.
-	Sessions Sessions
-	// IdleTimeout is the sessions' idle timeout: a stream's session is
-	// checked again when it would expire unused. Zero checks only at the
-	// absolute deadline and on each periodic re-check.
-	IdleTimeout time.Duration
+	// Records answers the checks of open streams' sessions: the session
+	// store, shared by every app. Required.
+	Records Records
 	// Notifier, when set, carries ends to and from other replicas.
 	Notifier Notifier
 	// Interval is the period of the re-check of every open stream's
@@ -74,6 +71,7 @@ type Registry struct {
 // registry's mutex.
 type entry struct {
 	key    string
+	app    string
 	cancel context.CancelCauseFunc
 
 	stream   bool      // the response stays open
@@ -95,8 +93,8 @@ const checkers = 8
 // New returns a Registry and starts its re-check and, with a Notifier,
 // its listener. Close stops them.
 func New(opts Options) (*Registry, error) {
-	if opts.Sessions == nil {
-		return nil, errors.New("streams: sessions are required")
+	if opts.Records == nil {
+		return nil, errors.New("streams: a session store is required")
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = 2 * time.Second
@@ -124,17 +122,15 @@ func (r *Registry) Close() {
 	r.wg.Wait()
 }
 
-// Track registers a call forwarded for s. Serve the call with the
-// returned writer and request, then call done. When the response turns
-// out to be a stream (the writer is hijacked for an upgrade, or answers
-// 2xx with an event stream or without a Content-Length), it is closed as
-// soon as s ends; an ordinary response is never cut.
-func (r *Registry) Track(w http.ResponseWriter, req *http.Request, s *session.Session) (http.ResponseWriter, *http.Request, func()) {
+// Track registers a call forwarded for s, a session of app whose idle
+// timeout is idle. Serve the call with the returned writer and request,
+// then call done. When the response turns out to be a stream (the writer
+// is hijacked for an upgrade, or answers 2xx with an event stream or
+// without a Content-Length), it is closed as soon as s ends; an ordinary
+// response is never cut.
+func (r *Registry) Track(w http.ResponseWriter, req *http.Request, app string, s *session.Session, idle time.Duration) (http.ResponseWriter, *http.Request, func()) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	e := &entry{key: s.Key, cancel: cancel, deadline: s.AbsoluteExpiry, absolute: s.AbsoluteExpiry}
-	if r.opts.IdleTimeout > 0 {
-		e.deadline = s.ExpiresAt(r.opts.IdleTimeout)
-	}
+	e := &entry{key: s.Key, app: app, cancel: cancel, deadline: s.ExpiresAt(idle), absolute: s.AbsoluteExpiry}
 	r.mu.Lock()
 	set := r.byKey[e.key]
 	if set == nil {
@@ -181,6 +177,23 @@ func (r *Registry) Open() int {
 		}
 	}
 	return n
+}
+
+// EndApp closes this replica's streams of app's sessions, for an app the
+// configuration no longer has: its sessions are accepted nowhere.
+func (r *Registry) EndApp(app, reason string) {
+	r.mu.Lock()
+	var keys []string
+	for k, set := range r.byKey {
+		for e := range set {
+			if e.app == app {
+				keys = append(keys, k)
+				break
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.endLocal(keys, reason)
 }
 
 // endLocal closes the streams of keys held here.
@@ -292,16 +305,14 @@ func (r *Registry) finish(e *entry) {
 func (r *Registry) atDeadline(e *entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.Interval)
 	defer cancel()
-	s, err := r.check(ctx, e.key)
-	if s == nil || err != nil {
+	rec, err := r.check(ctx, e.key)
+	if rec == nil || err != nil {
 		// Ended (closed by check), or unknown: the periodic re-check
 		// tries again.
 		return
 	}
-	next := s.AbsoluteExpiry
-	if r.opts.IdleTimeout > 0 {
-		next = s.ExpiresAt(r.opts.IdleTimeout)
-	}
+	// Used meanwhile: the record's deadline moved.
+	next := rec.ExpiresAt
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !e.closed {
@@ -317,19 +328,14 @@ func (r *Registry) atDeadline(e *entry) {
 }
 
 // check looks key's session up and closes its streams when it has ended.
-// It returns the live session, or nil and no error when it has ended, or
+// It returns the live record, or nil and no error when it has ended, or
 // the store's error when that is unknown.
-func (r *Registry) check(ctx context.Context, key string) (*session.Session, error) {
-	s, err := r.opts.Sessions.LoadKey(ctx, key, false)
+func (r *Registry) check(ctx context.Context, key string) (*store.Record, error) {
+	rec, err := r.opts.Records.Get(ctx, key)
 	switch {
 	case err == nil:
-		return s, nil
-	case errors.Is(err, session.ErrExpired):
-		// LoadKey ended it, and the manager's OnEnd closed its streams
-		// with the reason; this catches a manager wired without it.
-		r.endLocal([]string{key}, "expired")
-		return nil, nil
-	case errors.Is(err, session.ErrNoSession):
+		return rec, nil
+	case errors.Is(err, store.ErrNotFound):
 		r.endLocal([]string{key}, r.goneReason(key))
 		return nil, nil
 	}

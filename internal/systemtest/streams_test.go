@@ -164,10 +164,15 @@ func waitClosed(t *testing.T, s *liveStream, since time.Time, what string) time.
 
 func waitClosedWithin(t *testing.T, s *liveStream, since time.Time, limit time.Duration, what string) time.Duration {
 	t.Helper()
+	// since may be a deadline still to come: the limit counts from it.
+	wait := limit
+	if ahead := time.Until(since); ahead > 0 {
+		wait += ahead
+	}
 	select {
 	case at := <-s.closed:
 		return at.Sub(since)
-	case <-time.After(limit):
+	case <-time.After(wait):
 		t.Errorf("%s: the %s stream is still open %s after its session ended", what, s.kind, limit)
 		return -1
 	}
