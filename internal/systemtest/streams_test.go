@@ -35,8 +35,8 @@ type streamUpstream struct {
 func newStreamUpstream(t *testing.T) *streamUpstream {
 	u := &streamUpstream{ended: make(chan string, 4096)}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/live/ws":
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/live/ws"):
 			// The gateway forwards the browser's Origin, which names the
 			// gateway, not this host.
 			c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -53,7 +53,7 @@ func newStreamUpstream(t *testing.T) *streamUpstream {
 					return
 				}
 			}
-		case "/live/sse":
+		case strings.HasSuffix(r.URL.Path, "/live/sse"):
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.WriteHeader(http.StatusOK)
 			w.Write([]byte("data: hello\n\n"))
@@ -89,11 +89,18 @@ type liveStream struct {
 // waits for the upstream's first message.
 func openWebSocket(t *testing.T, b *browser) *liveStream {
 	t.Helper()
+	return openWebSocketAt(t, &http.Client{Jar: b.c.Jar, Transport: b.e.srv.Client().Transport}, b.e.publicURL, b.e.publicURL+"/live/ws")
+}
+
+// openWebSocketAt opens the WebSocket at rawURL (https) with hc, as a page
+// of origin would.
+func openWebSocketAt(t *testing.T, hc *http.Client, origin, rawURL string) *liveStream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	wsURL := "wss" + strings.TrimPrefix(b.e.publicURL, "https") + "/live/ws"
+	wsURL := "wss" + strings.TrimPrefix(rawURL, "https")
 	c, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
-		HTTPClient: &http.Client{Jar: b.c.Jar, Transport: b.e.srv.Client().Transport},
-		HTTPHeader: http.Header{"Origin": {b.e.publicURL}},
+		HTTPClient: hc,
+		HTTPHeader: http.Header{"Origin": {origin}},
 	})
 	if err != nil {
 		cancel()
@@ -125,11 +132,17 @@ func openWebSocket(t *testing.T, b *browser) *liveStream {
 // waits for the first event.
 func openEventStream(t *testing.T, b *browser) *liveStream {
 	t.Helper()
+	return openEventStreamAt(t, &http.Client{Jar: b.c.Jar, Transport: b.e.srv.Client().Transport}, b.e.publicURL+"/live/sse")
+}
+
+// openEventStreamAt opens the event stream at rawURL with hc.
+func openEventStreamAt(t *testing.T, hc *http.Client, rawURL string) *liveStream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", b.e.publicURL+"/live/sse", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", rawURL, nil)
 	req.Header.Set("X-CSRF", "1")
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := (&http.Client{Jar: b.c.Jar, Transport: b.e.srv.Client().Transport}).Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatalf("event stream through the gateway: %v", err)
