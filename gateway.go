@@ -172,9 +172,14 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		sh.locker = tokens.NewLocalLocker()
 	}
 	sh.store = metrics.InstrumentStore(sh.metrics, sh.tracing.Store(st))
+	notifier, err := streamNotifier(st, cfg)
+	if err != nil {
+		sh.store.Close()
+		return nil, err
+	}
 	sh.streams, err = streams.New(streams.Options{
 		Records:  sh.store,
-		Notifier: streamNotifier(st, cfg),
+		Notifier: notifier,
 		Now:      sh.now,
 		Logger:   sh.log,
 		OnOpen:   sh.metrics.StreamOpened,
@@ -265,12 +270,19 @@ func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 
 // streamNotifier returns the channel that carries ended sessions to the
 // other replicas sharing st: Redis pub/sub for the Redis store the gateway
-// opened, none for a store of one process.
-func streamNotifier(st store.Store, cfg *Config) streams.Notifier {
+// opened, LISTEN/NOTIFY for PostgreSQL, none for a store of one process.
+func streamNotifier(st store.Store, cfg *Config) (streams.Notifier, error) {
 	if o, ok := st.(*ownedRedis); ok {
-		return streams.NewRedisNotifier(o.client, cfg.Redis.KeyPrefix)
+		return streams.NewRedisNotifier(o.client, cfg.Redis.KeyPrefix), nil
 	}
-	return nil
+	if cfg.Session.Store == config.StorePostgres && cfg.Postgres.DSN != "" {
+		n, err := streams.NewPostgresNotifier(cfg.Postgres.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: %w", err)
+		}
+		return n, nil
+	}
+	return nil, nil
 }
 
 // ownedRedis is a Redis store whose client the Gateway created and closes.

@@ -63,8 +63,9 @@ type Registry struct {
 	mu    sync.Mutex
 	byKey map[string]map[*entry]struct{}
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // entry is one tracked call. Its fields below key are guarded by the
@@ -116,10 +117,14 @@ func New(opts Options) (*Registry, error) {
 	return r, nil
 }
 
-// Close stops the registry's background work. Open streams stay open.
+// Close stops the registry's background work, and closes the notifier
+// when it has a Close method. Open streams stay open.
 func (r *Registry) Close() {
 	r.stop()
 	r.wg.Wait()
+	if c, ok := r.opts.Notifier.(interface{ Close() }); ok {
+		r.closeOnce.Do(c.Close)
+	}
 }
 
 // Track registers a call forwarded for s, a session of app whose idle

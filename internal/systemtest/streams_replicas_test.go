@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse"
+	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
+	"github.com/gatehouse-bff/gatehouse/internal/pgtest"
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
+	"github.com/gatehouse-bff/gatehouse/internal/streams"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -20,6 +24,14 @@ import (
 // B's metrics are in regB.
 func streamReplicas(t *testing.T, urlA, urlB, prefix string) (a, b *env, up *streamUpstream, regB *prometheus.Registry) {
 	t.Helper()
+	key := newKey(t, "k1")
+	return streamReplicasWith(t, redisConfig(urlA, prefix, key), redisConfig(urlB, prefix, key))
+}
+
+// streamReplicasWith starts two gateways with a stream route, configured
+// by storeA and storeB.
+func streamReplicasWith(t *testing.T, storeA, storeB func(*config.Config)) (a, b *env, up *streamUpstream, regB *prometheus.Registry) {
+	t.Helper()
 	up = newStreamUpstream(t)
 	a, b = newEnv(t), newEnv(t)
 	b.clock = a.clock
@@ -28,9 +40,8 @@ func streamReplicas(t *testing.T, urlA, urlB, prefix string) (a, b *env, up *str
 	op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, a.callbackURL(), b.callbackURL()),
 		hostileop.WithPostLogoutRedirectURIs(testClientID, a.publicURL+"/", b.publicURL+"/"))
 	op.SetClock(a.clock.Now)
-	key := newKey(t, "k1")
-	a.start(op.URL, withStreamRoute(up, redisConfig(urlA, prefix, key)))
-	b.start(op.URL, withStreamRoute(up, redisConfig(urlB, prefix, key)))
+	a.start(op.URL, withStreamRoute(up, storeA))
+	b.start(op.URL, withStreamRoute(up, storeB))
 	return a, b, up, regB
 }
 
@@ -129,5 +140,54 @@ func TestStreamOnAnotherReplicaEndsWithoutTheChannel(t *testing.T) {
 	}
 	if !strings.Contains(b.logs.String(), "channel of ended sessions failed") {
 		t.Error("B did not log that its channel is down")
+	}
+}
+
+// TestStreamOnAnotherReplicaEndsWithTheSessionOnPostgres is the same over
+// the PostgreSQL store: the end crosses replicas on LISTEN/NOTIFY.
+func TestStreamOnAnotherReplicaEndsWithTheSessionOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	key := newKey(t, "k1")
+	pg := func(c *config.Config) {
+		c.Session.Store = config.StorePostgres
+		c.Postgres.DSN = dsn
+		c.Session.Keys = []string{key}
+	}
+	a, b, up, regB := streamReplicasWith(t, pg, pg)
+	ba, bb := a.browser(), b.browser()
+	if r := ba.login("/"); r.StatusCode != http.StatusOK {
+		t.Fatalf("login on A = %d", r.StatusCode)
+	}
+	carry(t, ba, bb)
+	ws, sse := openWebSocket(t, bb), openEventStream(t, bb)
+	// Both replicas listen before anything ends (other listeners on the
+	// server may count too; the check only keeps the test from racing
+	// the replicas' start).
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for i := 0; ; i++ {
+		var n int
+		err := conn.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE query = $1", `LISTEN "`+streams.PostgresChannel+`"`).Scan(&n)
+		if err == nil && n >= 2 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the replicas do not listen for ended sessions: %d listeners, %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	at := time.Now()
+	logoutOn(t, ba)
+	for _, s := range []*liveStream{ws, sse} {
+		d := waitClosed(t, s, at, "logout on A (postgres)")
+		t.Logf("logout on replica A (postgres): %s stream on replica B closed after %v", s.kind, d.Round(time.Millisecond))
+	}
+	waitUpstreamEnded(t, up, 2, "logout on A (postgres)")
+	if n := metricValue(t, regB, "gatehouse_streams_closed_total", "logout"); n != 2 {
+		t.Errorf("B counted %v streams closed for logout, want 2 (LISTEN/NOTIFY did not carry the end)", n)
 	}
 }
