@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/admin"
+	"github.com/gatehouse-bff/gatehouse/internal/assertion"
 	"github.com/gatehouse-bff/gatehouse/internal/backchannel"
 	"github.com/gatehouse-bff/gatehouse/internal/bff"
 	"github.com/gatehouse-bff/gatehouse/internal/csrf"
@@ -23,6 +24,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/metrics"
 	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
+	"github.com/gatehouse-bff/gatehouse/internal/policy"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 	"github.com/gatehouse-bff/gatehouse/internal/ratelimit"
@@ -105,6 +107,10 @@ type Gateway struct {
 	frontend    http.Handler
 	trusted     []netip.Prefix
 	metrics     *metrics.Metrics
+	// signer signs identity assertions (nil when no route sends one);
+	// policies are the routes' authorization policies by prefix.
+	signer   *assertion.Signer
+	policies map[string]*policy.Policy
 
 	// endpoints are the session endpoints by name under the prefix; apis
 	// the API routes by their proxy route.
@@ -264,6 +270,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := g.newAuthz(ring, o.now); err != nil {
+		return nil, err
+	}
 	if g.proxy, err = g.newProxy(publicURL, o.transport); err != nil {
 		return nil, err
 	}
@@ -312,6 +321,9 @@ func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*prox
 			StripPrefix: r.StripPrefix,
 			Timeout:     r.Timeout,
 			Methods:     r.Methods,
+			// No cookie but those listed; only Gatehouse sets these headers.
+			ForwardCookies:  r.ForwardCookies,
+			IdentityHeaders: identityHeaders(r),
 		})
 	}
 	pub, err := url.Parse(publicURL)
@@ -323,6 +335,7 @@ func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*prox
 		TrustedProxies: g.trusted,
 		PublicURL:      pub,
 		CookiePrefix:   g.cfg.Session.CookieName,
+		StripCookie:    proxy.CookiePrefixFilter(login.TransactionCookiePrefix),
 		Logger:         g.log,
 		OnLeak:         g.metrics.LeakBlocked,
 	})
@@ -533,13 +546,18 @@ func (g *Gateway) buildEndpoints() {
 		"healthz":     http.HandlerFunc(g.Healthz),
 		"readyz":      http.HandlerFunc(g.Readyz),
 	}
+	if g.signer != nil {
+		// The assertion keys, for APIs (apiauth) to verify with.
+		g.endpoints["jwks.json"] = http.HandlerFunc(g.signer.JWKS)
+	}
 	g.apis = make(map[*proxy.Route]*apiRoute)
 	for _, route := range g.proxy.Routes() {
 		for _, rc := range g.cfg.Routes {
 			if rc.Prefix == route.Prefix {
 				g.apis[route] = &apiRoute{
-					name: "api:" + rc.Prefix,
-					need: tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
+					name:   "api:" + rc.Prefix,
+					need:   tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
+					policy: g.policies[rc.Prefix],
 				}
 			}
 		}

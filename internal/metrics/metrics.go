@@ -31,6 +31,7 @@ type Metrics struct {
 	csrfRejected    *prometheus.CounterVec
 	leaksBlocked    prometheus.Counter
 	rateLimited     *prometheus.CounterVec
+	policyDenied    *prometheus.CounterVec
 }
 
 // Option configures New.
@@ -114,13 +115,17 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "gatehouse_rate_limited_total",
 			Help: "Requests refused by a rate limit, by endpoint.",
 		}, []string{"endpoint"}),
+		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_policy_denied_total",
+			Help: "API requests refused by a route's require conditions, by route and reason.",
+		}, []string{"route", "reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.inFlight, m.sessionsStarted, m.sessionsEnded, m.refreshes,
-		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited,
+		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.policyDenied,
 	}
 	if o.activeSessions != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -222,4 +227,13 @@ func (m *Metrics) RateLimited(endpoint string) {
 		return
 	}
 	m.rateLimited.WithLabelValues(endpoint).Inc()
+}
+
+// PolicyDenied counts an API request refused by route's require conditions
+// for reason ("login_required", "claims", "scopes", "acr", "max_age").
+func (m *Metrics) PolicyDenied(route, reason string) {
+	if m == nil {
+		return
+	}
+	m.policyDenied.WithLabelValues(route, reason).Inc()
 }
