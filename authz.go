@@ -66,7 +66,15 @@ func (g *Gateway) newAuthz(ring *seal.Ring, now func() time.Time) error {
 	return nil
 }
 
-// identityHeaders are the names of r's identity headers.
-func identityHeaders(r config.Route) []string {
-	return slices.Sorted(maps.Keys(r.Identity.Headers))
+// identityHeaders are the identity header names of every route: each
+// route's requests lose the browser's copies of all of them, so that an
+// upstream behind several routes never gets a forged one through a route
+// that does not set it.
+func identityHeaders(cfg *config.Config) []string {
+	var names []string
+	for _, r := range cfg.Routes {
+		names = slices.AppendSeq(names, maps.Keys(r.Identity.Headers))
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }

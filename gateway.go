@@ -323,7 +323,7 @@ func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*prox
 			Methods:     r.Methods,
 			// No cookie but those listed; only Gatehouse sets these headers.
 			ForwardCookies:  r.ForwardCookies,
-			IdentityHeaders: identityHeaders(r),
+			IdentityHeaders: identityHeaders(g.cfg),
 		})
 	}
 	pub, err := url.Parse(publicURL)
