@@ -309,3 +309,16 @@ func TestAssertionKeySharedAcrossReplicas(t *testing.T) {
 		t.Errorf("B's assertion does not verify with A's jwks.json: %v", err)
 	}
 }
+
+// The session keeps the ID token's acr from login: a route requiring it
+// lets the session through.
+func TestPolicyACRFromLogin(t *testing.T) {
+	e, _, _ := startAuthz(t, map[string]any{"acr": "urn:example:mfa"}, func(r *config.Route) {
+		r.Require = config.Require{ACR: []string{"urn:example:mfa"}, MaxAge: time.Minute}
+	})
+	b := e.browser()
+	b.login("/")
+	if resp := b.api("GET", "/admin/x"); resp.StatusCode != http.StatusOK {
+		t.Errorf("session with acr urn:example:mfa, just signed in = %d, want 200", resp.StatusCode)
+	}
+}
