@@ -91,3 +91,25 @@ func TestValidateRouteAuthorization(t *testing.T) {
 		})
 	}
 }
+
+func TestAppRouteClaimScalar(t *testing.T) {
+	yml := authzYAML + `
+apps:
+  - name: admin
+    path: /admin
+    routes:
+      - prefix: /admin/api/
+        upstream: http://10.0.0.6:8080
+        require: { claims: { role: admin } }
+`
+	cfg, err := Parse([]byte(yml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Apps[0].Routes[0].Require.Claims["role"]; !slices.Equal(got, []string{"admin"}) {
+		t.Errorf("apps[0].routes[0].require.claims.role = %q, want [admin]", got)
+	}
+}

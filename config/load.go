@@ -193,9 +193,21 @@ func expand(n *yaml.Node, refs []string, lookup func(string) (string, bool), pro
 	}
 }
 
-// scalarClaimsToLists lets routes[].require.claims take a scalar for a
-// list of one value: `claims: { email_verified: true }`.
+// scalarClaimsToLists lets routes[].require.claims (also an app's) take a
+// scalar for a list of one value: `claims: { email_verified: true }`.
 func scalarClaimsToLists(root *yaml.Node) {
+	tops := []*yaml.Node{root}
+	for _, apps := range mappingValues(root, "apps") {
+		if apps.Kind == yaml.SequenceNode {
+			tops = append(tops, apps.Content...)
+		}
+	}
+	for _, top := range tops {
+		routeClaimsToLists(top)
+	}
+}
+
+func routeClaimsToLists(root *yaml.Node) {
 	for _, routes := range mappingValues(root, "routes") {
 		if routes.Kind != yaml.SequenceNode {
 			continue
@@ -253,6 +265,15 @@ func (c *Config) readFiles() error {
 			problems = append(problems, fmt.Errorf("redis.password_file: %w", err))
 		} else {
 			c.Redis.Password = strings.TrimSpace(string(b))
+		}
+	}
+	if c.Postgres.DSNFile != "" {
+		if c.Postgres.DSN != "" {
+			problems = append(problems, errors.New("postgres: set dsn or dsn_file, not both"))
+		} else if b, err := os.ReadFile(c.Postgres.DSNFile); err != nil {
+			problems = append(problems, fmt.Errorf("postgres.dsn_file: %w", err))
+		} else {
+			c.Postgres.DSN = strings.TrimSpace(string(b))
 		}
 	}
 	if c.Admin.TokenFile != "" {
@@ -355,14 +376,9 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Session.CookieName, "__Host-gatehouse")
 	setDefault(&c.Session.SameSite, "lax")
 
-	for i := range c.Routes {
-		r := &c.Routes[i]
-		if r.Token == "" {
-			r.Token = TokenUser
-		}
-		if r.Timeout == 0 {
-			r.Timeout = 30 * time.Second
-		}
+	defaultRoutes(c.Routes)
+	for i := range c.Apps {
+		defaultRoutes(c.Apps[i].Routes)
 	}
 	setDefault(&c.Redis.KeyPrefix, "{gatehouse}:")
 	if c.Redis.Timeout == 0 {
@@ -371,6 +387,19 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Admin.Listen, "127.0.0.1:9090")
 	setDefault(&c.Log.Format, "text")
 	setDefault(&c.Log.Level, "info")
+}
+
+// defaultRoutes sets the defaults of every route.
+func defaultRoutes(routes []Route) {
+	for i := range routes {
+		r := &routes[i]
+		if r.Token == "" {
+			r.Token = TokenUser
+		}
+		if r.Timeout == 0 {
+			r.Timeout = 30 * time.Second
+		}
+	}
 }
 
 func setDefault(p *string, v string) {

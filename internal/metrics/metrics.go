@@ -31,6 +31,7 @@ type Metrics struct {
 	csrfRejected    *prometheus.CounterVec
 	leaksBlocked    prometheus.Counter
 	rateLimited     *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
 	policyDenied    *prometheus.CounterVec
 }
 
@@ -115,6 +116,10 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "gatehouse_rate_limited_total",
 			Help: "Requests refused by a rate limit, by endpoint.",
 		}, []string{"endpoint"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_config_reloads_total",
+			Help: "Configuration reloads, by result: ok, or refused (the running configuration kept serving).",
+		}, []string{"result"}),
 		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_policy_denied_total",
 			Help: "API requests refused by a route's require conditions, by route and reason.",
@@ -125,7 +130,8 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.inFlight, m.sessionsStarted, m.sessionsEnded, m.refreshes,
-		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.policyDenied,
+		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.reloads,
+		m.policyDenied,
 	}
 	if o.activeSessions != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -227,6 +233,14 @@ func (m *Metrics) RateLimited(endpoint string) {
 		return
 	}
 	m.rateLimited.WithLabelValues(endpoint).Inc()
+}
+
+// ConfigReload counts a configuration reload by result ("ok", "refused").
+func (m *Metrics) ConfigReload(result string) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(result).Inc()
 }
 
 // PolicyDenied counts an API request refused by route's require conditions
