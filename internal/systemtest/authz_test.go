@@ -11,9 +11,11 @@ import (
 	"github.com/gatehouse-bff/gatehouse"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
+	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 // startAuthz runs a gateway against the hostile provider, which signs in
@@ -290,7 +292,13 @@ func TestAssertionKeySharedAcrossReplicas(t *testing.T) {
 	op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, a.callbackURL(), b.callbackURL()))
 	op.SetClock(a.clock.Now)
 	key := newKey(t, "k1")
-	prefix := "{gatehouse-authz-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + time.Now().Format("150405.000000") + "}:"
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opts)
+	t.Cleanup(func() { rc.Close() })
+	prefix := redistest.Prefix(t, rc)
 	mutate := func(c *config.Config) {
 		redisConfig(url, prefix, key)(c)
 		c.Routes[0].Identity.Assertion = true
