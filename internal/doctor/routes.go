@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,11 @@ import (
 // are only as trustworthy as the network between Gatehouse and the API
 // (SECURITY.md "Identity for upstream APIs").
 func (d *doctor) routes() {
-	for _, r := range d.cfg.Routes {
+	routes := d.cfg.Routes
+	for _, a := range d.cfg.Apps {
+		routes = append(slices.Clip(routes), a.Resolve(d.cfg).Routes...)
+	}
+	for _, r := range routes {
 		req := r.Require
 		hasRequire := len(req.Claims) > 0 || len(req.Scopes) > 0 || len(req.ACR) > 0 || req.MaxAge > 0
 		switch {

@@ -28,10 +28,15 @@ func TestRouteAuthorizationFindings(t *testing.T) {
 			"route_identity", doctor.Pass, "private network"},
 		{"identity headers to loopback", "{ prefix: /a/, upstream: http://localhost:8080, identity: { headers: { X-User: sub } } }",
 			"route_identity", doctor.Pass, "loopback"},
+		{"an app's route", "apps: [ { name: admin, path: /admin, routes: [ { prefix: /admin/a/, upstream: http://127.0.0.1:9001, token: none, require: { acr: [mfa] } } ] } ]",
+			"route_require", doctor.Fail, "never loads the user's session"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t)
 			s.extra = "routes: [ " + tc.route + " ]\n"
+			if strings.HasPrefix(tc.route, "apps:") {
+				s.extra = tc.route + "\n"
+			}
 			r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
 			c, ok := r.Find(tc.id)
 			if !ok || c.Status != tc.want || !strings.Contains(c.Message, tc.says) {
