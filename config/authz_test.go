@@ -73,8 +73,6 @@ func TestValidateRouteAuthorization(t *testing.T) {
 		{"gatehouse header", func(c *Config) { c.Routes[0].Identity.Headers = map[string]string{"X_Gatehouse_Assertion": "sub"} }, "Gatehouse or HTTP itself sets"},
 		{"same header twice", func(c *Config) { c.Routes[0].Identity.Headers = map[string]string{"X-User": "sub", "x_user": "email"} }, "name the same header"},
 		{"header without claim", func(c *Config) { c.Routes[0].Identity.Headers = map[string]string{"X-User": ""} }, "names no claim"},
-		{"signing key per route", func(c *Config) { c.Routes[0].Identity.SigningKeyFile = "k.pem" }, "per gateway"},
-		{"headers at top level", func(c *Config) { c.Identity.Headers = map[string]string{"X-User": "sub"} }, "set per route"},
 		{"gatehouse cookie forwarded", func(c *Config) { c.Routes[0].ForwardCookies = []string{"__Host-gatehouse-tx-1"} }, "is a Gatehouse cookie"},
 		{"bad cookie name", func(c *Config) { c.Routes[0].ForwardCookies = []string{"a;b"} }, "not a cookie name"},
 	} {
@@ -111,5 +109,18 @@ apps:
 	}
 	if got := cfg.Apps[0].Routes[0].Require.Claims["role"]; !slices.Equal(got, []string{"admin"}) {
 		t.Errorf("apps[0].routes[0].require.claims.role = %q, want [admin]", got)
+	}
+}
+
+// The signing key is per gateway, headers and assertion per route: each
+// key anywhere else is unknown.
+func TestIdentityKeysInTheirPlace(t *testing.T) {
+	for _, yml := range []string{
+		strings.Replace(authzYAML, "assertion: true", "assertion: true\n      signing_key_file: k.pem", 1),
+		strings.Replace(authzYAML, "identity: { signing_key_file", "identity: { headers: { X-User: sub }, signing_key_file", 1),
+	} {
+		if _, err := Parse([]byte(yml), env(nil)); err == nil || !strings.Contains(err.Error(), "unknown key") {
+			t.Errorf("Parse = %v, want an unknown key", err)
+		}
 	}
 }

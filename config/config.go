@@ -22,10 +22,16 @@ type Config struct {
 	// top-level keys still configure one app of their own when they have
 	// routes or a frontend (see ServesTopLevel).
 	Apps []App `yaml:"apps"`
-	// Identity holds what is per gateway in the identity given to
-	// upstreams: only SigningKeyFile is allowed here; Headers and
-	// Assertion are per route (routes[].identity).
-	Identity Identity `yaml:"identity"`
+	// Identity configures the identity assertions of every route (per
+	// route: routes[].identity).
+	Identity struct {
+		// SigningKeyFile names the PEM file of the EC P-256 private key(s)
+		// that sign assertions: the first signs, the others are only
+		// published (keep the old key there while rotating). Default: a
+		// key generated on first use and kept, sealed, in the session
+		// store, so that every replica signs with the same key.
+		SigningKeyFile string `yaml:"signing_key_file"`
+	} `yaml:"identity"`
 }
 
 // Server configures the main listener.
@@ -208,8 +214,7 @@ type Route struct {
 	// Require lists conditions every request must meet before it is
 	// forwarded. Default: none, any signed-in user passes.
 	Require Require `yaml:"require"`
-	// Identity tells the upstream who the user is, beyond the token: only
-	// Headers and Assertion are allowed here.
+	// Identity tells the upstream who the user is, beyond the token.
 	Identity Identity `yaml:"identity"`
 	// ForwardCookies names the browser cookies the upstream may see.
 	// Default: none, no Cookie header reaches the upstream. Gatehouse's own
@@ -238,9 +243,8 @@ type Require struct {
 	MaxAge time.Duration `yaml:"max_age"`
 }
 
-// Identity is the identity Gatehouse gives an upstream API. On a route:
-// Headers and Assertion; at the top level: SigningKeyFile, shared by every
-// route.
+// Identity is the identity Gatehouse gives a route's upstream API, beyond
+// the token.
 type Identity struct {
 	// Headers maps a request header name to the session claim it carries,
 	// such as {X-User-Id: sub}. Every inbound copy of these headers (any
@@ -249,14 +253,9 @@ type Identity struct {
 	Headers map[string]string `yaml:"headers"`
 	// Assertion sends X-Gatehouse-Assertion: a JWT (ES256, at most 60s
 	// valid) signed by Gatehouse whose aud is the route's audience, or its
-	// upstream origin; APIs verify it against <bff.prefix>/jwks.json.
+	// upstream origin; APIs verify it against <bff.prefix>/jwks.json. The
+	// keys: identity.signing_key_file at the top level.
 	Assertion bool `yaml:"assertion"`
-	// SigningKeyFile names the PEM file of the EC P-256 private key(s)
-	// that sign assertions: the first signs, the others are only
-	// published (keep the old key there while rotating). Default: a key
-	// generated on first use and kept, sealed, in the session store, so
-	// that every replica signs with the same key.
-	SigningKeyFile string `yaml:"signing_key_file"`
 }
 
 // DPoPMode says whether access tokens are sender-constrained.

@@ -264,9 +264,6 @@ func (c *Config) validateOne() error {
 		}
 		p.route(c, where, &r)
 	}
-	if c.Identity.Headers != nil || c.Identity.Assertion {
-		p.add("identity: headers and assertion are set per route (routes[].identity); the top-level identity takes only signing_key_file")
-	}
 
 	if c.Frontend.Upstream != "" && c.Frontend.StaticDir != "" {
 		p.add("frontend: set upstream or static_dir, not both")
@@ -329,9 +326,6 @@ func (p *problems) route(c *Config, where string, r *Route) {
 		if claim == "" {
 			p.add("%s.identity.headers.%s names no claim", where, name)
 		}
-	}
-	if r.Identity.SigningKeyFile != "" {
-		p.add("%s.identity.signing_key_file is per gateway: set identity.signing_key_file at the top level", where)
 	}
 	for _, name := range r.ForwardCookies {
 		switch {
