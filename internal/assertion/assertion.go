@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/go-jose/go-jose/v4"
@@ -151,14 +152,13 @@ var registered = []string{"iss", "aud", "sub", "iat", "exp", "jti", "nbf"}
 func (s *Signer) JWKS(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		httpx.JSONError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "")
 		return
 	}
 	keys, err := s.current(r.Context())
 	if err != nil {
 		s.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "assertion: signing keys unavailable", slog.Any("err", err))
-		w.Header().Set("Cache-Control", "no-store")
-		http.Error(w, "signing keys unavailable", http.StatusServiceUnavailable)
+		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The signing keys cannot be read right now.")
 		return
 	}
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
