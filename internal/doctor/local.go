@@ -39,6 +39,7 @@ func (d *doctor) local() {
 	d.tls()
 	d.keys()
 	d.admin()
+	d.routes()
 }
 
 // cookie: SECURITY.md cookie rules (browser-based apps BCP §6.1, RFC 6265bis
