@@ -56,13 +56,10 @@ func New(opts Options) (*Handler, error) {
 	return &Handler{opts: opts}, nil
 }
 
-// promptValues are the OpenID Connect Core §3.1.2.1 prompt values a
-// frontend may ask for.
-var promptValues = []string{"none", "login", "consent", "select_account", "create"}
-
 // Login starts a login: GET <prefix>/login?returnUrl=&prompt=. It answers
-// 400 for a non-local returnUrl or an unsupported prompt, else redirects to
-// the provider's authorization endpoint.
+// 400 for a non-local returnUrl or a prompt that is neither an OpenID
+// Connect Core value nor listed by the provider, else redirects to the
+// provider's authorization endpoint.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		httpx.Page(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Sign-in is started with a GET request.", "")
@@ -82,8 +79,8 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		httpx.Page(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "The identity provider cannot be reached right now. Please try again shortly.", "")
 		return
 	}
-	prompt := q.Get("prompt")
-	if prompt != "" && (!slices.Contains(promptValues, prompt) || !p.SupportsPrompt(prompt)) {
+	prompt, ok := parsePrompt(q.Get("prompt"), p.Metadata().PromptValuesSupported)
+	if !ok {
 		httpx.Page(w, r, http.StatusBadRequest, "Invalid prompt", "The identity provider does not support that prompt value.", "")
 		return
 	}

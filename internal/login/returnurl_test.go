@@ -3,6 +3,8 @@ package login
 import (
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +119,61 @@ func TestTransactionBoundToStateAndExpiry(t *testing.T) {
 	if _, err := openTx(seal.Ephemeral(), r, "state-a", now); err == nil {
 		t.Error("transaction opened with another key")
 	}
+}
+
+func TestParsePrompt(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		supported []string
+		want      string
+		ok        bool
+	}{
+		{"", nil, "", true},
+		// OpenID Connect Core §3.1.2.1 values pass at every provider,
+		// whether or not it publishes prompt_values_supported.
+		{"none", nil, "none", true},
+		{"login", nil, "login", true},
+		{"consent", nil, "consent", true},
+		{"select_account", nil, "select_account", true},
+		{"login consent", nil, "login consent", true},
+		// Other values only when the provider lists them.
+		{"create", nil, "", false},
+		{"create", []string{"create"}, "create", true},
+		{"bogus", []string{"none", "login"}, "", false},
+		{"none login", nil, "", false},
+		{"login login", nil, "", false},
+		{"login  consent", nil, "", false},
+		{" login", nil, "", false},
+		{"LOGIN", []string{"LOGIN"}, "", false},
+		{"login\x00", nil, "", false},
+	} {
+		got, ok := parsePrompt(tc.in, tc.supported)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parsePrompt(%q, %q) = %q, %v; want %q, %v", tc.in, tc.supported, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParsePrompt(f *testing.F) {
+	for _, s := range []string{"none", "login consent", "create", "none login", "x\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parsePrompt(s, []string{"create"})
+		if !ok {
+			return
+		}
+		values := strings.Fields(got)
+		if got != s || len(s) > maxPrompt {
+			t.Fatalf("accepted %q as %q", s, got)
+		}
+		for _, v := range values {
+			if v != "create" && !slices.Contains(corePrompts, v) {
+				t.Fatalf("accepted unknown prompt value %q in %q", v, s)
+			}
+			if v == "none" && len(values) > 1 {
+				t.Fatalf("accepted none with other values: %q", s)
+			}
+		}
+	})
 }
