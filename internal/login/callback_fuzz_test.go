@@ -34,7 +34,7 @@ func FuzzCallback(f *testing.F) {
 		f.Fatal(err)
 	}
 	now := time.Now()
-	good, _ := sealTx(ring, &transaction{State: "s1", Nonce: "n", Verifier: "v", ReturnURL: "/", Expires: now.Add(time.Minute)})
+	good, _ := sealTx(ring, h.txPrefix, &transaction{State: "s1", Nonce: "n", Verifier: "v", ReturnURL: "/", Expires: now.Add(time.Minute)})
 	f.Add("code=abc&state=s1", "s1", good)
 	f.Add("error=access_denied&state=s1", "s1", good)
 	f.Add("state=s1&iss=https%3A%2F%2Fevil", "s1", good)
@@ -44,7 +44,7 @@ func FuzzCallback(f *testing.F) {
 		r := httptest.NewRequest("GET", "/bff/callback", nil)
 		r.URL.RawQuery = query
 		if cookieValue != "" && !strings.ContainsAny(cookieValue, "\r\n;") {
-			r.Header.Set("Cookie", txCookieName(cookieState)+"="+url.QueryEscape(cookieValue))
+			r.Header.Set("Cookie", txCookieName(h.txPrefix, cookieState)+"="+url.QueryEscape(cookieValue))
 		}
 		w := httptest.NewRecorder()
 		h.Callback(w, r)

@@ -40,6 +40,11 @@ type Options struct {
 // concurrent use.
 type Handler struct {
 	opts Options
+	// txPrefix starts the names of the app's transaction cookies: the
+	// session cookie's name and "-tx-", so each app's logins are bounded
+	// and cleared on their own, and every Gatehouse cookie shares the
+	// session cookie's name as a prefix (which the proxy strips).
+	txPrefix string
 }
 
 // New returns a Handler.
@@ -53,7 +58,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Handler{opts: opts}, nil
+	return &Handler{opts: opts, txPrefix: opts.Sessions.CookieName() + "-tx-"}, nil
 }
 
 // Login starts a login: GET <prefix>/login?returnUrl=&prompt=. It answers
@@ -84,20 +89,28 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		httpx.Page(w, r, http.StatusBadRequest, "Invalid prompt", "The identity provider does not support that prompt value.", "")
 		return
 	}
+	now := h.opts.Now()
+	pend := h.pending(r, now)
 	tx := &transaction{
 		State:     session.NewID(),
 		Nonce:     session.NewID(),
 		Verifier:  session.NewID() + session.NewID()[:21], // 64 characters of 43..128 (RFC 7636 §4.1)
 		ReturnURL: returnURL,
 		Prompt:    prompt,
-		Expires:   h.opts.Now().Add(txTTL),
+		Expires:   now.Add(txTTL),
+		Seq:       nextSeq(pend),
 	}
-	value, err := sealTx(h.opts.Ring, tx)
+	name := txCookieName(h.txPrefix, tx.State)
+	value, err := sealTx(h.opts.Ring, h.txPrefix, tx)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, txCookie(txCookieName(tx.State), value, int(txTTL/time.Second)))
+	if err := h.dropOldest(r.Context(), w, pend, len(name)+1+len(value)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, txCookie(name, value, int(txTTL/time.Second)))
 	target := p.AuthCodeURL(provider.AuthRequest{
 		State: tx.State, Nonce: tx.Nonce, Verifier: tx.Verifier, Prompt: prompt, Extra: h.opts.AuthParams,
 	})
@@ -117,14 +130,17 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, "callback without a state", nil)
 		return
 	}
-	tx, err := openTx(h.opts.Ring, r, state, h.opts.Now())
+	txName := txCookieName(h.txPrefix, state)
+	tx, err := openTx(h.opts.Ring, h.txPrefix, r, state, h.opts.Now())
 	// The transaction cookie is spent whatever happens next.
-	http.SetCookie(w, txCookie(txCookieName(state), "", -1))
+	http.SetCookie(w, txCookie(txName, "", -1))
 	if err != nil {
 		h.reject(w, r, "callback state matches no transaction of this browser", err)
 		return
 	}
-	first, err := h.opts.Sessions.Once(ctx, "state:"+stateID(state), txTTL)
+	// RFC 9700 §4.2.4: state is invalid after first use. A state dropped
+	// because later logins displaced it is recorded the same way.
+	first, err := h.opts.Sessions.Once(ctx, onceKey(stateID(state)), txTTL)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -221,6 +237,12 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.opts.Sessions.SetCookie(w, value)
+	// Completing a login ends the app's other pending logins in this
+	// browser: their callbacks would replace the session just made.
+	others := slices.DeleteFunc(h.pending(r, h.opts.Now()), func(p pendingTx) bool { return p.name == txName })
+	if err := h.drop(ctx, w, others); err != nil {
+		h.opts.Logger.WarnContext(ctx, "login: pending transactions not spent", "err", err)
+	}
 	if h.opts.OnLogin != nil {
 		h.opts.OnLogin(ctx, s)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
 
+const testPrefix = "__Host-gatehouse-tx-"
+
 func TestLocalPath(t *testing.T) {
 	for _, tc := range []struct {
 		in string
@@ -74,15 +76,15 @@ func FuzzLocalPath(f *testing.F) {
 func FuzzTransactionCookie(f *testing.F) {
 	ring := seal.Ephemeral()
 	now := time.Unix(1_800_000_000, 0)
-	good, _ := sealTx(ring, &transaction{State: "st", Nonce: "n", Verifier: "v", ReturnURL: "/", Expires: now.Add(time.Minute)})
+	good, _ := sealTx(ring, testPrefix, &transaction{State: "st", Nonce: "n", Verifier: "v", ReturnURL: "/", Expires: now.Add(time.Minute)})
 	f.Add("st", good)
 	f.Add("st", good[:len(good)-1]+"A")
 	f.Add("other", good)
 	f.Add("", "")
 	f.Fuzz(func(t *testing.T, state, value string) {
 		r := httptest.NewRequest("GET", "/bff/callback", nil)
-		r.Header.Set("Cookie", txCookieName(state)+"="+value)
-		tx, err := openTx(ring, r, state, now)
+		r.Header.Set("Cookie", txCookieName(testPrefix, state)+"="+value)
+		tx, err := openTx(ring, testPrefix, r, state, now)
 		if err != nil {
 			return
 		}
@@ -97,26 +99,26 @@ func TestTransactionBoundToStateAndExpiry(t *testing.T) {
 	ring := seal.Ephemeral()
 	now := time.Unix(1_800_000_000, 0)
 	tx := &transaction{State: "state-a", Nonce: "n", Verifier: "v", ReturnURL: "/x", Expires: now.Add(txTTL)}
-	value, err := sealTx(ring, tx)
+	value, err := sealTx(ring, testPrefix, tx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/", nil)
-	r.Header.Set("Cookie", txCookieName("state-a")+"="+value)
-	if _, err := openTx(ring, r, "state-a", now); err != nil {
+	r.Header.Set("Cookie", txCookieName(testPrefix, "state-a")+"="+value)
+	if _, err := openTx(ring, testPrefix, r, "state-a", now); err != nil {
 		t.Fatalf("valid transaction rejected: %v", err)
 	}
-	if _, err := openTx(ring, r, "state-a", now.Add(txTTL)); err == nil {
+	if _, err := openTx(ring, testPrefix, r, "state-a", now.Add(txTTL)); err == nil {
 		t.Error("expired transaction accepted")
 	}
 	// The same sealed value under another state's cookie name fails: the
 	// name is the associated data.
 	r2 := httptest.NewRequest("GET", "/", nil)
-	r2.Header.Set("Cookie", txCookieName("state-b")+"="+value)
-	if _, err := openTx(ring, r2, "state-b", now); err == nil {
+	r2.Header.Set("Cookie", txCookieName(testPrefix, "state-b")+"="+value)
+	if _, err := openTx(ring, testPrefix, r2, "state-b", now); err == nil {
 		t.Error("transaction opened under another state")
 	}
-	if _, err := openTx(seal.Ephemeral(), r, "state-a", now); err == nil {
+	if _, err := openTx(seal.Ephemeral(), testPrefix, r, "state-a", now); err == nil {
 		t.Error("transaction opened with another key")
 	}
 }
