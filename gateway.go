@@ -524,6 +524,8 @@ func (g *Gateway) buildEndpoints() {
 	g.endpoints = map[string]http.Handler{
 		"login":    limited("bff_login", limitBody(http.HandlerFunc(g.login.Login))),
 		"callback": limited("bff_callback", limitBody(http.HandlerFunc(g.login.Callback))),
+		// Duende BFF's silent login, loaded by the SPA in a hidden iframe.
+		"silent-login": limited("bff_silent-login", limitBody(http.HandlerFunc(g.login.SilentLogin))),
 		// Server to server: the signed logout token is the only
 		// credential, so no CSRF check and no session.
 		"backchannel": limited("bff_backchannel", limitBody(g.backchannel)),

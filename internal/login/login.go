@@ -64,13 +64,20 @@ func New(opts Options) (*Handler, error) {
 // Login starts a login: GET <prefix>/login?returnUrl=&prompt=. It answers
 // 400 for a non-local returnUrl or a prompt that is neither an OpenID
 // Connect Core value nor listed by the provider, else redirects to the
-// provider's authorization endpoint.
+// provider's authorization endpoint. prompt=none in a frame is a silent
+// login, as SilentLogin (Duende BFF v4 starts its silent login that way
+// too); at the top level it returns to returnUrl?error=login_required when
+// the provider needs the user.
 func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		httpx.Page(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Sign-in is started with a GET request.", "")
 		return
 	}
 	q := r.URL.Query()
+	if q.Get("prompt") == "none" && framed(r) {
+		h.SilentLogin(w, r)
+		return
+	}
 	returnURL := q.Get("returnUrl")
 	if returnURL == "" {
 		returnURL = "/"
@@ -89,112 +96,180 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		httpx.Page(w, r, http.StatusBadRequest, "Invalid prompt", "The identity provider does not support that prompt value.", "")
 		return
 	}
+	if err := h.start(w, r, p, &transaction{ReturnURL: returnURL, Prompt: prompt}); err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+// SilentLogin starts a silent login: GET <prefix>/silent-login, loaded by
+// the SPA in a hidden iframe (Duende BFF's protocol). It sends a
+// prompt=none authorization request (OpenID Connect Core §3.1.2.1); the
+// callback answers a page that tells the parent frame whether the user is
+// signed in (see silentResult). The callback is the usual redirect URI: the
+// transaction says the login is silent, so no second redirect URI has to be
+// registered with the provider.
+func (h *Handler) SilentLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.silentResult(w, r, false)
+		return
+	}
+	p, err := h.opts.Provider.Get(r.Context())
+	if err != nil {
+		h.opts.Logger.ErrorContext(r.Context(), "login: provider unavailable for a silent login", "err", err)
+		h.silentResult(w, r, false)
+		return
+	}
+	if err := h.start(w, r, p, &transaction{ReturnURL: "/", Prompt: "none", Silent: true}); err != nil {
+		h.opts.Logger.ErrorContext(r.Context(), "login: silent login not started", "err", err)
+		h.silentResult(w, r, false)
+	}
+}
+
+// start fills in tx's secrets, keeps it in a cookie (dropping the oldest
+// pending transactions beyond the bounds) and redirects to the provider.
+func (h *Handler) start(w http.ResponseWriter, r *http.Request, p *provider.Provider, tx *transaction) error {
 	now := h.opts.Now()
 	pend := h.pending(r, now)
-	tx := &transaction{
-		State:     session.NewID(),
-		Nonce:     session.NewID(),
-		Verifier:  session.NewID() + session.NewID()[:21], // 64 characters of 43..128 (RFC 7636 §4.1)
-		ReturnURL: returnURL,
-		Prompt:    prompt,
-		Expires:   now.Add(txTTL),
-		Seq:       nextSeq(pend),
-	}
+	tx.State = session.NewID()
+	tx.Nonce = session.NewID()
+	tx.Verifier = session.NewID() + session.NewID()[:21] // 64 characters of 43..128 (RFC 7636 §4.1)
+	tx.Expires = now.Add(txTTL)
+	tx.Seq = nextSeq(pend)
 	name := txCookieName(h.txPrefix, tx.State)
 	value, err := sealTx(h.opts.Ring, h.txPrefix, tx)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if err := h.dropOldest(r.Context(), w, pend, len(name)+1+len(value)); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	http.SetCookie(w, txCookie(name, value, int(txTTL/time.Second)))
 	target := p.AuthCodeURL(provider.AuthRequest{
-		State: tx.State, Nonce: tx.Nonce, Verifier: tx.Verifier, Prompt: prompt, Extra: h.opts.AuthParams,
+		State: tx.State, Nonce: tx.Nonce, Verifier: tx.Verifier, Prompt: tx.Prompt, Extra: h.authParams(tx),
 	})
 	httpx.NoStore(w.Header())
+	if tx.Silent {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'self'")
+	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, target, http.StatusFound)
+	return nil
+}
+
+// authParams are the extra authorization request parameters for tx.
+func (h *Handler) authParams(tx *transaction) map[string]string {
+	return h.opts.AuthParams
+}
+
+// framed reports whether the browser loads r into a frame (Fetch Metadata,
+// Sec-Fetch-Dest). Browsers that do not send the header are told apart by
+// the endpoint they load: SilentLogin always means a frame.
+func framed(r *http.Request) bool {
+	d := r.Header.Get("Sec-Fetch-Dest")
+	return d == "iframe" || d == "frame"
+}
+
+// failure is why a callback did not sign the browser in.
+type failure struct {
+	// what says it for the log; err is the detail, if any.
+	what string
+	err  error
+	// providerCode is the error code of an error authorization response
+	// (RFC 6749 §4.1.2.1).
+	providerCode string
+	// internal marks a store or provider outage (503) rather than a
+	// response that failed a check (400).
+	internal bool
 }
 
 // Callback finishes a login: GET <prefix>/callback?code=&state=[&iss=].
 func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	// RFC 9700 §4.2.4: the callback leaks nothing through Referer.
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	tx, f := h.complete(w, r)
+	// A silent login answers the parent frame whatever happened. A callback
+	// that names no transaction of this browser, in a frame, is answered
+	// the same way, so the SPA is not left waiting.
+	silent := (tx != nil && tx.Silent) || (tx == nil && framed(r))
+	switch {
+	case silent:
+		if f != nil {
+			h.logFailure(r, f, tx)
+		}
+		h.silentResult(w, r, f == nil)
+	case f == nil:
+		httpx.NoStore(w.Header())
+		http.Redirect(w, r, tx.ReturnURL, http.StatusFound)
+	case f.providerCode != "":
+		h.providerError(w, r, tx, f.providerCode)
+	case f.internal:
+		h.fail(w, r, f.err)
+	default:
+		h.reject(w, r, f.what, f.err)
+	}
+}
+
+// complete checks the authorization response and, when it is good, creates
+// the session and sets its cookie. It returns the transaction when one was
+// found, and why the login failed, or nil.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request) (*transaction, *failure) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	state := q.Get("state")
 	if r.Method != http.MethodGet || state == "" || len(state) > 256 {
-		h.reject(w, r, "callback without a state", nil)
-		return
+		return nil, &failure{what: "callback without a state"}
 	}
 	txName := txCookieName(h.txPrefix, state)
 	tx, err := openTx(h.opts.Ring, h.txPrefix, r, state, h.opts.Now())
 	// The transaction cookie is spent whatever happens next.
 	http.SetCookie(w, txCookie(txName, "", -1))
 	if err != nil {
-		h.reject(w, r, "callback state matches no transaction of this browser", err)
-		return
+		return nil, &failure{what: "callback state matches no transaction of this browser", err: err}
 	}
 	// RFC 9700 §4.2.4: state is invalid after first use. A state dropped
 	// because later logins displaced it is recorded the same way.
 	first, err := h.opts.Sessions.Once(ctx, onceKey(stateID(state)), txTTL)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return tx, &failure{what: "state not recorded", err: err, internal: true}
 	}
 	if !first {
-		h.reject(w, r, "callback state replayed", nil)
-		return
+		return tx, &failure{what: "callback state replayed"}
 	}
 	p, err := h.opts.Provider.Get(ctx)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return tx, &failure{what: "provider unavailable", err: err, internal: true}
 	}
 	// RFC 9207: check iss before acting on anything else in the response,
 	// error responses included.
 	if err := p.CheckIssParam(q); err != nil {
-		h.reject(w, r, "authorization response iss check failed", err)
-		return
+		return tx, &failure{what: "authorization response iss check failed", err: err}
 	}
 	if code := q.Get("error"); code != "" {
-		h.providerError(w, r, tx, code)
-		return
+		return tx, &failure{what: "provider answered with an error", providerCode: code}
 	}
 	authCode := q.Get("code")
 	if authCode == "" {
-		h.reject(w, r, "callback without a code", nil)
-		return
+		return tx, &failure{what: "callback without a code"}
 	}
 	// RFC 9700 §2.2.1: sender-constrain the session's tokens with a key of
 	// its own when the provider supports DPoP.
 	var dk *dpop.Key
 	if h.opts.DPoP && p.SupportsDPoP() {
 		if dk, err = dpop.NewKey(); err != nil {
-			h.fail(w, r, err)
-			return
+			return tx, &failure{what: "dpop key", err: err, internal: true}
 		}
 		ctx = dpop.WithKey(ctx, dk)
 	}
 	tok, id, err := p.Exchange(ctx, authCode, tx.Verifier, tx.Nonce)
 	if err != nil {
 		var ve *provider.ValidationError
-		if errors.As(err, &ve) {
-			h.reject(w, r, "id token rejected", err)
-		} else {
-			h.fail(w, r, err)
-		}
-		return
+		return tx, &failure{what: "id token rejected", err: err, internal: !errors.As(err, &ve)}
 	}
 	claims := id.Claims
 	if h.opts.UserInfo && p.Metadata().UserinfoEndpoint != "" {
 		uc, err := p.UserInfo(ctx, tok.AccessToken, tok.TokenType, id.Subject)
 		if err != nil {
-			h.reject(w, r, "userinfo rejected", err)
-			return
+			return tx, &failure{what: "userinfo rejected", err: err}
 		}
 		for k, v := range uc {
 			if _, ok := claims[k]; !ok {
@@ -222,8 +297,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if dk != nil && strings.EqualFold(tok.TokenType, "DPoP") {
 		if s.DPoPKey, err = dk.Marshal(); err != nil {
-			h.fail(w, r, err)
-			return
+			return tx, &failure{what: "dpop key", err: err, internal: true}
 		}
 	}
 	// A session the browser already had is ended: the new login always gets
@@ -233,8 +307,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	value, err := h.opts.Sessions.Create(ctx, s)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return tx, &failure{what: "session not created", err: err, internal: true}
 	}
 	h.opts.Sessions.SetCookie(w, value)
 	// Completing a login ends the app's other pending logins in this
@@ -246,23 +319,23 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnLogin != nil {
 		h.opts.OnLogin(ctx, s)
 	}
-	h.opts.Logger.InfoContext(ctx, "login: session started", "sub", s.Subject, "session", s.Handle)
-	httpx.NoStore(w.Header())
-	http.Redirect(w, r, tx.ReturnURL, http.StatusFound)
+	h.opts.Logger.InfoContext(ctx, "login: session started", "sub", s.Subject, "session", s.Handle, "silent", tx.Silent)
+	return tx, nil
 }
+
+// interactionNeeded are the error codes with which a provider answers
+// prompt=none when it cannot sign the user in without them
+// (OpenID Connect Core §3.1.2.6).
+var interactionNeeded = []string{"login_required", "interaction_required", "consent_required", "account_selection_required"}
 
 // providerError handles an error authorization response (RFC 6749 §4.1.2.1).
 // A silent login (prompt=none) that needs interaction returns to the app
 // with the error code in the query, so the SPA can decide what to do.
 func (h *Handler) providerError(w http.ResponseWriter, r *http.Request, tx *transaction, code string) {
 	h.opts.Logger.InfoContext(r.Context(), "login: provider answered with an error", "provider_error", code)
-	if tx.Prompt == "none" && slices.Contains([]string{"login_required", "interaction_required", "consent_required", "account_selection_required"}, code) {
-		u, _ := url.Parse(tx.ReturnURL)
-		q := u.Query()
-		q.Set("error", code)
-		u.RawQuery = q.Encode()
+	if tx.Prompt == "none" && slices.Contains(interactionNeeded, code) {
 		httpx.NoStore(w.Header())
-		http.Redirect(w, r, u.String(), http.StatusFound)
+		http.Redirect(w, r, withError(tx.ReturnURL, code), http.StatusFound)
 		return
 	}
 	msg := "The identity provider did not sign you in."
@@ -270,6 +343,33 @@ func (h *Handler) providerError(w http.ResponseWriter, r *http.Request, tx *tran
 		msg = "Sign-in was cancelled or denied."
 	}
 	httpx.Page(w, r, http.StatusForbidden, "Sign-in failed", msg, "/")
+}
+
+// withError returns the local path returnURL with error=code added to its
+// query.
+func withError(returnURL, code string) string {
+	u, _ := url.Parse(returnURL)
+	q := u.Query()
+	q.Set("error", code)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// logFailure logs why a silent login answered false: at info level when
+// the provider needs the user (the expected answer for a signed-out
+// browser), else as a warning or error. The logger adds the request id.
+func (h *Handler) logFailure(r *http.Request, f *failure, tx *transaction) {
+	ctx := r.Context()
+	switch {
+	case f.providerCode != "" && slices.Contains(interactionNeeded, f.providerCode):
+		h.opts.Logger.InfoContext(ctx, "login: silent login needs the user", "provider_error", f.providerCode)
+	case f.providerCode != "":
+		h.opts.Logger.WarnContext(ctx, "login: silent login failed: provider answered with an error", "provider_error", f.providerCode)
+	case f.internal:
+		h.opts.Logger.ErrorContext(ctx, "login: silent login failed: "+f.what, "err", f.err)
+	default:
+		h.opts.Logger.WarnContext(ctx, "login: silent login failed: "+f.what, "err", f.err, "transaction", tx != nil)
+	}
 }
 
 // reject answers a callback that fails a security check: 400, a plain page,

@@ -50,6 +50,9 @@ type transaction struct {
 	// highest among those the login request carried. It does not depend on
 	// a clock, so ties in time do not blur which is oldest.
 	Seq uint64 `json:"q,omitempty"`
+	// Silent marks a silent login (prompt=none in a hidden frame): its
+	// callback answers the parent frame instead of redirecting.
+	Silent bool `json:"f,omitempty"`
 }
 
 var errBadTransaction = errors.New("login: no valid transaction for this state")
