@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -30,8 +31,13 @@ type Options struct {
 	DPoP bool
 	// AuthParams are extra static authorization request parameters.
 	AuthParams map[string]string
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// AllowedACR and AllowedMaxAge are the acr_values and max_age a login
+	// may ask for (a step-up): those some route requires. A login asking
+	// for any other value gets 400; empty lists allow none.
+	AllowedACR    []string
+	AllowedMaxAge []time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 	// OnLogin, when set, is called after a session was created.
 	OnLogin func(ctx context.Context, s *session.Session)
 }
@@ -61,10 +67,14 @@ func New(opts Options) (*Handler, error) {
 	return &Handler{opts: opts, txPrefix: opts.Sessions.CookieName() + "-tx-"}, nil
 }
 
-// Login starts a login: GET <prefix>/login?returnUrl=&prompt=. It answers
-// 400 for a non-local returnUrl or a prompt that is neither an OpenID
-// Connect Core value nor listed by the provider, else redirects to the
-// provider's authorization endpoint. prompt=none in a frame is a silent
+// Login starts a login: GET <prefix>/login?returnUrl=&prompt=
+// [&acr_values=&max_age=]. It answers 400 for a non-local returnUrl, a
+// prompt that is neither an OpenID Connect Core value nor listed by the
+// provider, or acr_values or max_age that no route requires, else redirects
+// to the provider's authorization endpoint. With acr_values or max_age it
+// is a step-up: the callback checks the ID token against them and, when the
+// check fails, returns to returnUrl?error=step_up_failed with the session
+// unchanged. prompt=none in a frame is a silent
 // login, as SilentLogin (Duende BFF v4 starts its silent login that way
 // too); at the top level it returns to returnUrl?error=login_required when
 // the provider needs the user.
@@ -96,7 +106,13 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 		httpx.Page(w, r, http.StatusBadRequest, "Invalid prompt", "The identity provider does not support that prompt value.", "")
 		return
 	}
-	if err := h.start(w, r, p, &transaction{ReturnURL: returnURL, Prompt: prompt}); err != nil {
+	su, ok := parseStepUp(q, h.opts.AllowedACR, h.opts.AllowedMaxAge)
+	if !ok {
+		httpx.Page(w, r, http.StatusBadRequest, "Invalid sign-in request", "The requested authentication level is not one this site asks for.", "")
+		return
+	}
+	tx := &transaction{ReturnURL: returnURL, Prompt: prompt, ACRValues: su.ACRValues, MaxAge: su.MaxAge}
+	if err := h.start(w, r, p, tx); err != nil {
 		h.fail(w, r, err)
 	}
 }
@@ -158,7 +174,16 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, p *provider.Prov
 
 // authParams are the extra authorization request parameters for tx.
 func (h *Handler) authParams(tx *transaction) map[string]string {
-	return h.opts.AuthParams
+	su := tx.stepUp()
+	if !su.asked() {
+		return h.opts.AuthParams
+	}
+	m := maps.Clone(h.opts.AuthParams)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, su.params())
+	return m
 }
 
 // framed reports whether the browser loads r into a frame (Fetch Metadata,
@@ -180,6 +205,8 @@ type failure struct {
 	// internal marks a store or provider outage (503) rather than a
 	// response that failed a check (400).
 	internal bool
+	// stepUp marks a step-up whose ID token did not give what was asked.
+	stepUp bool
 }
 
 // Callback finishes a login: GET <prefix>/callback?code=&state=[&iss=].
@@ -204,6 +231,10 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 		h.providerError(w, r, tx, f.providerCode)
 	case f.internal:
 		h.fail(w, r, f.err)
+	case f.stepUp:
+		h.opts.Logger.WarnContext(r.Context(), "login: step-up failed: "+f.what)
+		httpx.NoStore(w.Header())
+		http.Redirect(w, r, withError(tx.ReturnURL, "step_up_failed"), http.StatusFound)
 	default:
 		h.reject(w, r, f.what, f.err)
 	}
@@ -265,6 +296,10 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request) (*transaction
 		var ve *provider.ValidationError
 		return tx, &failure{what: "id token rejected", err: err, internal: !errors.As(err, &ve)}
 	}
+	if why := tx.stepUp().check(id, h.opts.Now()); why != "" {
+		return tx, &failure{what: why, stepUp: true}
+	}
+	acr, authTime, _ := idTokenAuth(id)
 	claims := id.Claims
 	if h.opts.UserInfo && p.Metadata().UserinfoEndpoint != "" {
 		uc, err := p.UserInfo(ctx, tok.AccessToken, tok.TokenType, id.Subject)
@@ -283,6 +318,8 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request) (*transaction
 		SID:          id.SID,
 		SessionState: q.Get("session_state"),
 		Claims:       claims,
+		ACR:          acr,
+		AuthTime:     authTime,
 		Tokens: session.Tokens{
 			AccessToken:  tok.AccessToken,
 			TokenType:    tok.TokenType,
@@ -300,14 +337,23 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request) (*transaction
 			return tx, &failure{what: "dpop key", err: err, internal: true}
 		}
 	}
-	// A session the browser already had is ended: the new login always gets
-	// a new id (no fixation) and the old one must not linger.
-	if old, err := h.opts.Sessions.Load(ctx, r, false); err == nil {
-		h.opts.Sessions.End(ctx, old, "relogin")
-	}
+	// The new login always gets a new id (no fixation; OWASP ASVS V3.2.1),
+	// and a session the browser already had ends once the new one exists.
+	// A step-up of the same user is a change of privilege, which rotates
+	// the id the same way; another user's login is a new session.
+	old, _ := h.opts.Sessions.Load(ctx, r, false)
 	value, err := h.opts.Sessions.Create(ctx, s)
 	if err != nil {
 		return tx, &failure{what: "session not created", err: err, internal: true}
+	}
+	if old != nil {
+		reason := "relogin"
+		if tx.stepUp().asked() && old.Issuer == s.Issuer && old.Subject == s.Subject {
+			reason = "step_up"
+		}
+		if err := h.opts.Sessions.End(ctx, old, reason); err != nil {
+			h.opts.Logger.WarnContext(ctx, "login: previous session not ended", "err", err)
+		}
 	}
 	h.opts.Sessions.SetCookie(w, value)
 	// Completing a login ends the app's other pending logins in this
@@ -336,6 +382,13 @@ func (h *Handler) providerError(w http.ResponseWriter, r *http.Request, tx *tran
 	if tx.Prompt == "none" && slices.Contains(interactionNeeded, code) {
 		httpx.NoStore(w.Header())
 		http.Redirect(w, r, withError(tx.ReturnURL, code), http.StatusFound)
+		return
+	}
+	// A step-up the user cancelled or could not complete leaves the session
+	// as it was and tells the app.
+	if tx.stepUp().asked() {
+		httpx.NoStore(w.Header())
+		http.Redirect(w, r, withError(tx.ReturnURL, "step_up_failed"), http.StatusFound)
 		return
 	}
 	msg := "The identity provider did not sign you in."

@@ -53,7 +53,14 @@ type transaction struct {
 	// Silent marks a silent login (prompt=none in a hidden frame): its
 	// callback answers the parent frame instead of redirecting.
 	Silent bool `json:"f,omitempty"`
+	// ACRValues and MaxAge are a step-up's acr_values and max_age
+	// (seconds), checked against the ID token at the callback.
+	ACRValues []string `json:"a,omitempty"`
+	MaxAge    *int64   `json:"m,omitempty"`
 }
+
+// stepUp returns what the transaction asked for beyond a plain sign-in.
+func (tx *transaction) stepUp() stepUp { return stepUp{ACRValues: tx.ACRValues, MaxAge: tx.MaxAge} }
 
 var errBadTransaction = errors.New("login: no valid transaction for this state")
 
