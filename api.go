@@ -22,27 +22,27 @@ type apiRoute struct {
 // (loading the session once and refreshing its token when due), forward
 // with it. A route never redirects to the provider: no session is 401,
 // forgery is 403.
-func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute, m proxy.Match) {
-	if err := g.csrf.Check(r); err != nil {
+func (a *app) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute, m proxy.Match) {
+	if err := a.csrf.Check(r); err != nil {
 		csrf.Reject(w, r)
 		return
 	}
-	cred, _, err := g.tokens.Credential(r.Context(), r, api.need)
+	cred, _, err := a.tokens.Credential(r.Context(), r, api.need)
 	if err != nil {
-		g.refuse(w, r, err)
+		a.refuse(w, r, err)
 		return
 	}
-	g.proxy.Forward(w, r, m, cred)
+	a.proxy.Forward(w, r, m, cred)
 }
 
 // refuse answers an API call whose credential could not be had. The
 // causes were logged where they happened.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
+func (a *app) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, tokens.ErrLoginRequired):
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
 	case errors.Is(err, tokens.ErrSessionEnded):
-		g.sessions.ClearCookie(w)
+		a.sessions.ClearCookie(w)
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
 	case errors.Is(err, tokens.ErrExchangeRefused):
 		httpx.JSONError(w, r, http.StatusForbidden, "access_denied", "The identity provider refused a token for this API.")

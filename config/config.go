@@ -14,9 +14,14 @@ type Config struct {
 	Routes   []Route  `yaml:"routes"`
 	Frontend Frontend `yaml:"frontend"`
 	Redis    Redis    `yaml:"redis"`
+	Postgres Postgres `yaml:"postgres"`
 	Admin    Admin    `yaml:"admin"`
 	Tracing  Tracing  `yaml:"tracing"`
 	Log      Log      `yaml:"log"`
+	// Apps are more applications on the same gateway (see App). The
+	// top-level keys still configure one app of their own when they have
+	// routes or a frontend (see ServesTopLevel).
+	Apps []App `yaml:"apps"`
 }
 
 // Server configures the main listener.
@@ -218,6 +223,8 @@ const (
 	StoreBolt StoreKind = "bolt"
 	// StoreRedis shares sessions between replicas through Redis.
 	StoreRedis StoreKind = "redis"
+	// StorePostgres shares sessions between replicas through PostgreSQL.
+	StorePostgres StoreKind = "postgres"
 )
 
 // RevokesOnLogout reports whether logout revokes the refresh token:
@@ -287,6 +294,18 @@ type Redis struct {
 	// logout may still pass. Default 0: off, every read goes to Redis and a
 	// logout is effective everywhere at once.
 	LocalCacheTTL time.Duration `yaml:"local_cache_ttl"`
+}
+
+// Postgres configures the database of store: postgres.
+type Postgres struct {
+	// DSN is the libpq connection string: a URL such as
+	// postgres://gatehouse:password@db:5432/gatehouse?sslmode=verify-full
+	// or key=value pairs. search_path picks the schema of the tables;
+	// pool_max_conns the pool size (default at least 10).
+	DSN string `yaml:"dsn"`
+	// DSNFile names a file holding the DSN, so that its password stays out
+	// of the configuration.
+	DSNFile string `yaml:"dsn_file"`
 }
 
 // Admin configures the operator listener.

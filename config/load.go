@@ -211,6 +211,15 @@ func (c *Config) readFiles() error {
 			c.Redis.Password = strings.TrimSpace(string(b))
 		}
 	}
+	if c.Postgres.DSNFile != "" {
+		if c.Postgres.DSN != "" {
+			problems = append(problems, errors.New("postgres: set dsn or dsn_file, not both"))
+		} else if b, err := os.ReadFile(c.Postgres.DSNFile); err != nil {
+			problems = append(problems, fmt.Errorf("postgres.dsn_file: %w", err))
+		} else {
+			c.Postgres.DSN = strings.TrimSpace(string(b))
+		}
+	}
 	if c.Admin.TokenFile != "" {
 		if b, err := os.ReadFile(c.Admin.TokenFile); err != nil {
 			problems = append(problems, fmt.Errorf("admin.token_file: %w", err))
@@ -311,14 +320,9 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Session.CookieName, "__Host-gatehouse")
 	setDefault(&c.Session.SameSite, "lax")
 
-	for i := range c.Routes {
-		r := &c.Routes[i]
-		if r.Token == "" {
-			r.Token = TokenUser
-		}
-		if r.Timeout == 0 {
-			r.Timeout = 30 * time.Second
-		}
+	defaultRoutes(c.Routes)
+	for i := range c.Apps {
+		defaultRoutes(c.Apps[i].Routes)
 	}
 	setDefault(&c.Redis.KeyPrefix, "{gatehouse}:")
 	if c.Redis.Timeout == 0 {
@@ -327,6 +331,19 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Admin.Listen, "127.0.0.1:9090")
 	setDefault(&c.Log.Format, "text")
 	setDefault(&c.Log.Level, "info")
+}
+
+// defaultRoutes sets the defaults of every route.
+func defaultRoutes(routes []Route) {
+	for i := range routes {
+		r := &routes[i]
+		if r.Token == "" {
+			r.Token = TokenUser
+		}
+		if r.Timeout == 0 {
+			r.Timeout = 30 * time.Second
+		}
+	}
 }
 
 func setDefault(p *string, v string) {

@@ -16,6 +16,34 @@ import (
 // Validate reports every problem of c at once, joined. It changes nothing.
 // Call it after SetDefaults.
 func (c *Config) Validate() error {
+	if len(c.Apps) == 0 {
+		return c.validateOne()
+	}
+	var p problems
+	top := map[string]bool{}
+	if err := c.validateOne(); err != nil {
+		for _, e := range unjoin(err) {
+			top[e.Error()] = true
+			if c.ServesTopLevel() {
+				p = append(p, e)
+			}
+		}
+	}
+	c.validateApps(&p, top)
+	// A problem of the shared keys shows in every app: report it once.
+	seen := map[string]bool{}
+	out := p[:0]
+	for _, e := range p {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// validateOne checks the configuration of one app.
+func (c *Config) validateOne() error {
 	var p problems
 
 	if c.Server.PublicURL == "" {
@@ -135,8 +163,19 @@ func (c *Config) Validate() error {
 		if c.Redis.Cluster && !strings.Contains(c.Redis.KeyPrefix, "{") {
 			p.add("redis.key_prefix %q needs a {hash tag} on a Cluster", c.Redis.KeyPrefix)
 		}
+	case StorePostgres:
+		// The DSN may hold a password: no message quotes it.
+		if c.Postgres.DSN == "" && c.Postgres.DSNFile == "" {
+			p.add("postgres.dsn (or dsn_file) is required with store: postgres")
+		}
+		if scheme, _, ok := strings.Cut(c.Postgres.DSN, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
+			p.add("postgres.dsn must be a postgres:// or postgresql:// URL, or key=value pairs")
+		}
+		if len(c.Session.Keys) == 0 {
+			p.add("session.keys is required with store: postgres: tokens are sealed at rest; generate one with `gatehouse keys generate`")
+		}
 	default:
-		p.add("session.store %q must be memory, bolt or redis", c.Session.Store)
+		p.add("session.store %q must be memory, bolt, redis or postgres", c.Session.Store)
 	}
 	if c.Redis.Timeout < 0 || c.Redis.PoolSize < 0 || c.Redis.LocalCacheTTL < 0 {
 		p.add("redis.timeout, redis.pool_size and redis.local_cache_ttl must not be negative")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-bff/gatehouse/config"
@@ -19,13 +20,21 @@ import (
 // Path is where the handler serves the session API.
 const Path = "/admin/sessions"
 
+// Target is one app's sessions, as the operator API sees them.
+type Target struct {
+	// App names the app ("" for the top-level one).
+	App string
+	// Service does the work.
+	Service *Service
+	// Issuer returns the app's provider's verified issuer, which scopes
+	// every call; an error answers 503.
+	Issuer func(ctx context.Context) (string, error)
+}
+
 // HandlerOptions configure the operator handler.
 type HandlerOptions struct {
-	// Service does the work. Required.
-	Service *Service
-	// Issuer returns the provider's verified issuer, which scopes every
-	// call. Required; an error answers 503.
-	Issuer func(ctx context.Context) (string, error)
+	// Targets returns the apps being served now. Required.
+	Targets func() []Target
 	// Token is the bearer credential every request must present
 	// ("Authorization: Bearer <token>"). When empty, only callers whose
 	// connection comes from a loopback address are served: such a handler
@@ -49,12 +58,14 @@ type handler struct {
 //	DELETE /admin/sessions?sid=X           end the sessions of a provider session id
 //	DELETE /admin/sessions?sub=S&handle=H  end one session of the subject
 //
-// A DELETE answers {"ended": n}; ending one unknown handle answers 404.
+// Each acts on every app, or on one with app=NAME ("" names the top-level
+// app; an unknown name answers 404). A DELETE answers {"ended": n}; ending
+// one unknown handle answers 404.
 // Every response is JSON and not to be cached. A request without the token
 // (or, with no token configured, from a non-loopback address) answers 401.
 func NewHandler(opts HandlerOptions) (http.Handler, error) {
-	if opts.Service == nil || opts.Issuer == nil {
-		return nil, errors.New("admin: a service and an issuer source are required")
+	if opts.Targets == nil {
+		return nil, errors.New("admin: targets are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -101,38 +112,66 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	issuer, err := h.opts.Issuer(ctx)
-	if err != nil {
-		h.opts.Logger.ErrorContext(ctx, "admin: provider issuer unavailable", "err", err)
-		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The provider has not been discovered yet.")
-		return
+	targets := h.opts.Targets()
+	if q.Has("app") {
+		app := q.Get("app")
+		targets = slices.DeleteFunc(targets, func(t Target) bool { return t.App != app })
+		if len(targets) == 0 {
+			httpx.JSONError(w, r, http.StatusNotFound, "not_found", "No app has that name.")
+			return
+		}
+	}
+	issuers := make([]string, len(targets))
+	for i, t := range targets {
+		iss, err := t.Issuer(ctx)
+		if err != nil {
+			h.opts.Logger.ErrorContext(ctx, "admin: provider issuer unavailable", "app", t.App, "err", err)
+			httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The provider has not been discovered yet.")
+			return
+		}
+		issuers[i] = iss
 	}
 	if r.Method == http.MethodGet {
-		list, err := h.opts.Service.List(ctx, issuer, sub)
-		if err != nil {
-			h.fail(w, r, "list sessions", err)
-			return
+		all := []SessionInfo{}
+		for i, t := range targets {
+			list, err := t.Service.List(ctx, issuers[i], sub)
+			if err != nil {
+				h.fail(w, r, "list sessions", err)
+				return
+			}
+			for _, s := range list {
+				s.App = t.App
+				all = append(all, s)
+			}
 		}
-		httpx.JSON(w, http.StatusOK, list)
+		httpx.JSON(w, http.StatusOK, all)
 		return
 	}
-	var n int
-	switch {
-	case handle != "":
-		var ok bool
-		if ok, err = h.opts.Service.EndHandle(ctx, issuer, sub, handle); ok {
-			n = 1
-		} else if err == nil {
-			httpx.JSONError(w, r, http.StatusNotFound, "not_found", "The subject has no live session with that handle.")
+	n := 0
+	for i, t := range targets {
+		var (
+			ended int
+			err   error
+		)
+		switch {
+		case handle != "":
+			var ok bool
+			if ok, err = t.Service.EndHandle(ctx, issuers[i], sub, handle); ok {
+				ended = 1
+			}
+		case sub != "":
+			ended, err = t.Service.EndSubject(ctx, issuers[i], sub)
+		default:
+			ended, err = t.Service.EndSID(ctx, issuers[i], sid)
+		}
+		if err != nil {
+			h.fail(w, r, "end sessions", err)
 			return
 		}
-	case sub != "":
-		n, err = h.opts.Service.EndSubject(ctx, issuer, sub)
-	default:
-		n, err = h.opts.Service.EndSID(ctx, issuer, sid)
+		n += ended
 	}
-	if err != nil {
-		h.fail(w, r, "end sessions", err)
+	if handle != "" && n == 0 {
+		httpx.JSONError(w, r, http.StatusNotFound, "not_found", "The subject has no live session with that handle.")
 		return
 	}
 	h.opts.Logger.InfoContext(ctx, "admin: sessions ended by an operator", "sub", sub, "sid", sid, "handle", handle, "ended", n, "remote", r.RemoteAddr)

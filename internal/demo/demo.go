@@ -105,7 +105,10 @@ func Run(ctx context.Context, opts Options, stdout io.Writer) error {
 	}
 	defer gw.Close()
 
-	api := &exampleAPI{userinfoURL: issuer + "/userinfo", client: &http.Client{Timeout: 5 * time.Second}}
+	api, err := newExampleAPI(issuer, "gatehouse-demo", &http.Client{Timeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)

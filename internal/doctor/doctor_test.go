@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/doctor"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
+	"github.com/gatehouse-bff/gatehouse/internal/pgtest"
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
@@ -340,6 +341,50 @@ func TestRedisStore(t *testing.T) {
 		srv := redistest.Start(t)
 		s := newSetup(t)
 		s.lines["session"] = strings.Replace(s.lines["session"], "store: bolt", "store: redis, redis_url: \""+srv.URL()+"\"", 1)
+		r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
+		if c, _ := r.Find("store"); c.Status != doctor.Pass {
+			t.Fatalf("store = %+v", c)
+		}
+	})
+}
+
+func TestPostgresStore(t *testing.T) {
+	withDSN := func(s *setup, dsn string) {
+		s.lines["session"] = strings.Replace(s.lines["session"], "store: bolt", "store: postgres", 1)
+		s.extra = fmt.Sprintf("postgres: { dsn: %q }\n", dsn)
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		s := newSetup(t)
+		withDSN(s, "postgres://gatehouse:hunter2-password@"+addr+"/gatehouse?sslmode=disable")
+		r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
+		c, _ := r.Find("store")
+		if c.Status != doctor.Fail || r.ExitCode() != 2 {
+			t.Fatalf("store = %+v, want FAIL", c)
+		}
+		if strings.Contains(dump(r), "hunter2") {
+			t.Error("the report shows the PostgreSQL password")
+		}
+	})
+	t.Run("unparsable", func(t *testing.T) {
+		s := newSetup(t)
+		withDSN(s, "postgres://gatehouse:hunter2-password@127.0.0.1:5432/gatehouse?sslmode=bogus")
+		r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
+		if c, _ := r.Find("store"); c.Status != doctor.Fail {
+			t.Fatalf("store = %+v, want FAIL", c)
+		}
+		if strings.Contains(dump(r), "hunter2") {
+			t.Error("the report shows the PostgreSQL password")
+		}
+	})
+	t.Run("running", func(t *testing.T) {
+		s := newSetup(t)
+		withDSN(s, pgtest.DSN(t))
 		r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
 		if c, _ := r.Find("store"); c.Status != doctor.Pass {
 			t.Fatalf("store = %+v", c)

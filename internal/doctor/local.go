@@ -14,6 +14,8 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-bff/gatehouse/internal/redisconf"
@@ -206,7 +208,38 @@ func (d *doctor) store(ctx context.Context) {
 			return
 		}
 		d.add(Pass, "store", "the Redis session store answers PING", "")
+	case config.StorePostgres:
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		pinger := d.opts.Store
+		if pinger == nil {
+			// A bare connection: the check creates no tables.
+			conn, err := pgx.Connect(pctx, d.cfg.Postgres.DSN)
+			if err != nil {
+				d.addf(Fail, "store", "check postgres.dsn (host, user, password, database, sslmode), and that PostgreSQL is up and reachable from this host",
+					"the PostgreSQL session store does not answer: %v", redactPostgres(err))
+				return
+			}
+			defer conn.Close(context.WithoutCancel(pctx))
+			pinger = conn
+		}
+		if err := pinger.Ping(pctx); err != nil {
+			d.addf(Fail, "store", "check that PostgreSQL is up and reachable from this host",
+				"the PostgreSQL session store does not answer: %v", redactPostgres(err))
+			return
+		}
+		d.add(Pass, "store", "the PostgreSQL session store answers", "")
 	}
+}
+
+// redactPostgres never shows a DSN that failed to parse, whose password
+// the driver can only hide on a best-effort basis.
+func redactPostgres(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("postgres.dsn is not a PostgreSQL connection string")
+	}
+	return err
 }
 
 type redisPinger struct{ c redis.UniversalClient }

@@ -592,3 +592,15 @@ func randomString(prefix string) string {
 	rand.Read(b)
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
+
+// TokenClient returns the client an access token was issued to, so a test
+// can check which client's token an upstream received.
+func (p *Provider) TokenClient(accessToken string) (clientID string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.access[accessToken]
+	if !ok {
+		return "", false
+	}
+	return at.clientID, true
+}

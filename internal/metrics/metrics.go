@@ -31,6 +31,7 @@ type Metrics struct {
 	csrfRejected    *prometheus.CounterVec
 	leaksBlocked    prometheus.Counter
 	rateLimited     *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
 }
 
 // Option configures New.
@@ -114,13 +115,17 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "gatehouse_rate_limited_total",
 			Help: "Requests refused by a rate limit, by endpoint.",
 		}, []string{"endpoint"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_config_reloads_total",
+			Help: "Configuration reloads, by result: ok, or refused (the running configuration kept serving).",
+		}, []string{"result"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.inFlight, m.sessionsStarted, m.sessionsEnded, m.refreshes,
-		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited,
+		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.reloads,
 	}
 	if o.activeSessions != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -222,4 +227,12 @@ func (m *Metrics) RateLimited(endpoint string) {
 		return
 	}
 	m.rateLimited.WithLabelValues(endpoint).Inc()
+}
+
+// ConfigReload counts a configuration reload by result ("ok", "refused").
+func (m *Metrics) ConfigReload(result string) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(result).Inc()
 }

@@ -51,23 +51,7 @@ func redisConfig(url, prefix string, keys ...string) func(*config.Config) {
 // replicas starts two gateways sharing one Redis, one provider and one clock.
 func replicas(t *testing.T) (a, b *env, op *hostileop.Provider, rc redis.UniversalClient, prefix string) {
 	t.Helper()
-	url := redisURL(t)
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc = redis.NewClient(opts)
-	t.Cleanup(func() { rc.Close() })
-	prefix = redistest.Prefix(t, rc)
-	a, b = newEnv(t), newEnv(t)
-	b.clock = a.clock
-	op = hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, a.callbackURL(), b.callbackURL()))
-	op.SetClock(a.clock.Now)
-	op.SetAccessTokenTTL(5 * time.Minute)
-	key := newKey(t, "k1")
-	a.start(op.URL, redisConfig(url, prefix, key))
-	b.start(op.URL, redisConfig(url, prefix, key))
-	return a, b, op, rc, prefix
+	return replicasOn(t, singleRedis)
 }
 
 // carry gives browser to the session cookie that from holds, as a load
@@ -82,8 +66,10 @@ func carry(t *testing.T, from, to *browser) {
 	to.c.Jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/", Secure: true}})
 }
 
-func TestReplicasShareSessionsThroughRedis(t *testing.T) {
-	a, b, _, _, _ := replicas(t)
+func TestReplicasShareSessionsThroughRedis(t *testing.T) { testReplicasShareSessions(t, singleRedis) }
+
+func testReplicasShareSessions(t *testing.T, target redisTarget) {
+	a, b, _, _, _ := replicasOn(t, target)
 	ba, bb := a.browser(), b.browser()
 	if resp := ba.login("/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login on A = %d", resp.StatusCode)
@@ -109,8 +95,10 @@ func TestReplicasShareSessionsThroughRedis(t *testing.T) {
 	}
 }
 
-func TestReplicasRefreshOnceForConcurrentCalls(t *testing.T) {
-	a, b, op, _, _ := replicas(t)
+func TestReplicasRefreshOnceForConcurrentCalls(t *testing.T) { testReplicasRefreshOnce(t, singleRedis) }
+
+func testReplicasRefreshOnce(t *testing.T, target redisTarget) {
+	a, b, op, _, _ := replicasOn(t, target)
 	ba, bb := a.browser(), b.browser()
 	ba.login("/")
 	carry(t, ba, bb)
@@ -302,7 +290,11 @@ func postLogoutToken(t *testing.T, e *env, token string) int {
 }
 
 func TestBackchannelLogoutAcrossReplicas(t *testing.T) {
-	a, b, op, _, _ := replicas(t)
+	testBackchannelLogoutAcrossReplicas(t, singleRedis)
+}
+
+func testBackchannelLogoutAcrossReplicas(t *testing.T, target redisTarget) {
+	a, b, op, _, _ := replicasOn(t, target)
 	first, second := a.browser(), b.browser()
 	first.login("/")
 	firstSID := op.LastSID()
