@@ -72,6 +72,21 @@ func stateID(state string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:12])
 }
 
+// validStateID reports whether id has the form stateID gives: 16 base64url
+// characters.
+func validStateID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // onceKey is the one-time record of a spent (or dropped) state.
 func onceKey(id string) string { return "state:" + id }
 
@@ -146,7 +161,9 @@ func (h *Handler) pending(r *http.Request, now time.Time) []pendingTx {
 	var out []pendingTx
 	for _, c := range r.Cookies() {
 		id, ok := strings.CutPrefix(c.Name, h.txPrefix)
-		if !ok {
+		if !ok || !validStateID(id) {
+			// Not a transaction of this app: another app's cookie may
+			// share the prefix (its name, say, starts with this app's).
 			continue
 		}
 		p := pendingTx{name: c.Name, id: id, size: len(c.Name) + 1 + len(c.Value)}
