@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/devprovider"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
@@ -42,11 +44,24 @@ type stepEnv struct {
 
 func newStepEnv(t *testing.T) *stepEnv {
 	t.Helper()
+	var op *hostileop.Provider
+	e := newStepEnvWith(t, func(callback string) string {
+		op = hostileop.New(t, hostileop.WithClient(stepClientID, stepClientSecret, callback),
+			hostileop.WithUser("alice", map[string]any{"name": "Alice"}))
+		return op.URL
+	})
+	e.op = op
+	return e
+}
+
+// newStepEnvWith starts the login handler against the provider that
+// startProvider starts for the callback URL; it returns the issuer.
+func newStepEnvWith(t *testing.T, startProvider func(callback string) string) *stepEnv {
+	t.Helper()
 	e := &stepEnv{t: t, srv: httptest.NewUnstartedServer(nil)}
 	t.Cleanup(e.srv.Close)
 	callback := "https://" + e.srv.Listener.Addr().String() + "/bff/callback"
-	e.op = hostileop.New(t, hostileop.WithClient(stepClientID, stepClientSecret, callback),
-		hostileop.WithUser("alice", map[string]any{"name": "Alice"}))
+	issuer := startProvider(callback)
 	store := memstore.New(memstore.Options{SweepInterval: -1})
 	t.Cleanup(func() { store.Close() })
 	var err error
@@ -62,7 +77,7 @@ func newStepEnv(t *testing.T) *stepEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := provider.NewSource(provider.Options{Issuer: e.op.URL, ClientID: stepClientID, ClientSecret: stepClientSecret,
+	src := provider.NewSource(provider.Options{Issuer: issuer, ClientID: stepClientID, ClientSecret: stepClientSecret,
 		RedirectURL: callback, Scopes: []string{"openid", "profile"}, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, time.Second)
 	h, err := New(Options{Provider: src, Sessions: e.mgr, Ring: seal.Ephemeral(),
 		AllowedACR: []string{mfa, "urn:example:hwk"}, AllowedMaxAge: []time.Duration{15 * time.Minute, 0}})
@@ -317,4 +332,51 @@ func FuzzParseStepUp(f *testing.F) {
 			t.Fatalf("params %v do not say %+v", p, su)
 		}
 	})
+}
+
+// TestStepUpWithTheDevelopmentProvider: a real provider that honours
+// max_age (it re-authenticates when the sign-in is older) answers a step-up
+// with a fresh auth_time, and the session is upgraded under a new id.
+func TestStepUpWithTheDevelopmentProvider(t *testing.T) {
+	var op *devprovider.Provider
+	e := newStepEnvWith(t, func(callback string) string {
+		srv := httptest.NewUnstartedServer(nil)
+		t.Cleanup(srv.Close)
+		issuer := "http://" + srv.Listener.Addr().String()
+		var err error
+		op, err = devprovider.New(devprovider.Options{Issuer: issuer, AutoLogin: "alice",
+			Clients: []devprovider.Client{{ID: stepClientID, Secret: stepClientSecret, RedirectURIs: []string{callback}}},
+			Logger:  slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Config.Handler = op
+		srv.Start()
+		return issuer
+	})
+	before := e.signIn()
+	first := e.session(before).AuthTime
+	if first.IsZero() {
+		t.Fatal("the development provider's ID token gave the session no auth_time")
+	}
+	// max_age=0: the provider must sign the user in again (OpenID Connect
+	// Core §3.1.2.1), and auth_time says when.
+	resp, u := e.get("/bff/login?max_age=0&returnUrl=%2Fpay")
+	if resp.StatusCode != http.StatusOK || u.Path != "/pay" || u.RawQuery != "" {
+		t.Fatalf("step-up ended with %d at %s, want /pay", resp.StatusCode, u)
+	}
+	after := e.cookie()
+	s := e.session(after)
+	if after == before || s == nil || e.session(before) != nil {
+		t.Fatal("the step-up did not move the session to a new id")
+	}
+	if s.AuthTime.Before(first) || time.Since(s.AuthTime) > time.Minute {
+		t.Errorf("auth_time after the step-up = %v, want a fresh one, not before %v", s.AuthTime, first)
+	}
+	if got := op.Stats().Logins; got != 2 {
+		t.Errorf("the provider signed the user in %d times, want 2 (max_age forced a new sign-in)", got)
+	}
+	if got := e.endReasons(); !slices.Equal(got, []string{"step_up"}) {
+		t.Errorf("sessions ended for %v, want [step_up]", got)
+	}
 }
