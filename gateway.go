@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
+	"github.com/gatehouse-bff/gatehouse/store/pgstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -232,14 +233,28 @@ func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 		}
 		s := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Now: now, LocalCacheTTL: cfg.Redis.LocalCacheTTL})
 		return &ownedRedis{Store: s, client: client}, nil
+	case config.StorePostgres:
+		// Open creates or migrates the tables; its errors never quote the DSN.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := pgstore.Open(ctx, cfg.Postgres.DSN, pgstore.Options{Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: %w", err)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
 }
 
 // ownedRedis is a Redis store whose client the Gateway created and closes.
 type ownedRedis struct {
-	*redisstore.Store
+	store.Store
 	client redis.UniversalClient
+}
+
+// Lock is the Redis store's cross-process lock.
+func (o *ownedRedis) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	return o.Store.(store.Locker).Lock(ctx, key, ttl)
 }
 
 func (o *ownedRedis) Close() error {

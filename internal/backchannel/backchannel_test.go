@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/internal/testkit"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
@@ -33,7 +34,7 @@ type env struct {
 	t     *testing.T
 	clk   *testkit.Clock
 	op    *hostileop.Provider
-	store *memstore.Store
+	store store.Store
 	mgr   *session.Manager
 	h     *Handler
 	log   *bytes.Buffer

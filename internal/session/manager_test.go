@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
-func newManager(t *testing.T) (*session.Manager, *memstore.Store, *testkit.Clock) {
+func newManager(t *testing.T) (*session.Manager, store.Store, *testkit.Clock) {
 	t.Helper()
 	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})

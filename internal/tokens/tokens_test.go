@@ -242,7 +242,7 @@ type fixture struct {
 	t        *testing.T
 	clock    *testkit.Clock
 	events   *events
-	store    *memstore.Store
+	store    store.Store
 	sessions *watchedSessions
 	provider *fakeProvider
 	locker   *fakeLocker // nil unless asked for

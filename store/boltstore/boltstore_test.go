@@ -19,9 +19,9 @@ import (
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
-func open(t testing.TB, path string, opts Options) *Store {
+func open(t testing.TB, path string, opts Options) *boltStore {
 	t.Helper()
-	s, err := Open(path, opts)
+	s, err := openFile(path, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -209,7 +209,7 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 }
 
 // count returns the number of entries in each bucket.
-func count(t *testing.T, s *Store) map[string]int {
+func count(t *testing.T, s *boltStore) map[string]int {
 	t.Helper()
 	n := map[string]int{}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -265,7 +265,7 @@ func TestSweepLeavesNoStaleEntries(t *testing.T) {
 func TestBackgroundSweeper(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: time.Millisecond})
+	s, err := openFile(filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

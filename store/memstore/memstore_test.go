@@ -14,7 +14,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s := New(Options{})
+		s := newStore(Options{})
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
@@ -25,7 +25,7 @@ func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2030, 1, 2, 3
 func TestInjectedClockDecidesExpiry(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: -1})
+	s := newStore(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
 	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
 	if err := s.Create(ctx, rec); err != nil {
@@ -50,7 +50,7 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 func TestInjectedClockDecidesOnce(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: -1})
+	s := newStore(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
 	for i, step := range []struct {
 		advance time.Duration
@@ -75,7 +75,7 @@ func TestInjectedClockDecidesOnce(t *testing.T) {
 func TestSweepRemovesExpiredEntries(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: -1})
+	s := newStore(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
 	for i := range 4 {
 		s.Create(ctx, &store.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)})
@@ -99,7 +99,7 @@ func TestSweepRemovesExpiredEntries(t *testing.T) {
 func TestBackgroundSweeper(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: time.Millisecond})
+	s := newStore(Options{Now: c.Now, SweepInterval: time.Millisecond})
 	s.Create(ctx, &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)})
 	c.Advance(time.Hour)
 	deadline := time.Now().Add(10 * time.Second)
@@ -129,7 +129,7 @@ func TestBackgroundSweeper(t *testing.T) {
 }
 
 func TestNoSweeperWhenDisabled(t *testing.T) {
-	s := New(Options{SweepInterval: -1})
+	s := newStore(Options{SweepInterval: -1})
 	select {
 	case <-s.done:
 	default:
@@ -142,7 +142,7 @@ func TestNoSweeperWhenDisabled(t *testing.T) {
 
 func BenchmarkGet(b *testing.B) {
 	ctx := context.Background()
-	s := New(Options{SweepInterval: -1})
+	s := newStore(Options{SweepInterval: -1})
 	defer s.Close()
 	keys := make([]string, 1024)
 	for i := range keys {

@@ -33,7 +33,7 @@
 // time. Replicas sharing a database should keep their clocks in sync, as
 // they must for token expiry anyway.
 //
-// Store also implements store.Locker with pg_advisory_xact_lock: the lock
+// pgStore also implements store.Locker with pg_advisory_xact_lock: the lock
 // lives in a transaction on a connection of its own, which the server
 // terminates (idle_in_transaction_session_timeout) and the store rolls back
 // when the ttl passes, so a lock frees itself even when its holder hangs

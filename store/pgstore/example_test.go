@@ -26,5 +26,5 @@ func ExampleOpen() {
 	// Gatehouse uses it as its store and as the refresh lock shared by
 	// its replicas.
 	var _ store.Store = s
-	var _ store.Locker = s
+	var _ = s.(store.Locker)
 }

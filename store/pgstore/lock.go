@@ -23,7 +23,7 @@ import (
 // holder hang or lose the database. A wait is bounded by ctx and by ttl
 // plus the store's timeout (lock_timeout), since a holder frees the lock
 // within ttl.
-func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+func (s *pgStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	if ttl <= 0 {
 		return nil, errors.New("pgstore: lock ttl must be positive")
 	}

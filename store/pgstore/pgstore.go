@@ -19,8 +19,8 @@ import (
 )
 
 var (
-	_ store.Store  = (*Store)(nil)
-	_ store.Locker = (*Store)(nil)
+	_ store.Store  = (*pgStore)(nil)
+	_ store.Locker = (*pgStore)(nil)
 )
 
 // Defaults for the zero fields of Options.
@@ -40,7 +40,7 @@ const (
 // PostgreSQL's 63-byte limit (the longest suffix is 23 bytes).
 var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
 
-// Options configure a Store. The zero value is ready to use.
+// Options configure a pgStore. The zero value is ready to use.
 type Options struct {
 	// TablePrefix starts the name of every table and index the store
 	// creates, so several deployments can share one database. Lower-case
@@ -58,9 +58,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a session store on a PostgreSQL database. It is safe for
+// pgStore is a session store on a PostgreSQL database. It is safe for
 // concurrent use, and by several processes on the same tables.
-type Store struct {
+type pgStore struct {
 	pool    *pgxpool.Pool
 	owned   bool
 	now     func() time.Time
@@ -93,7 +93,20 @@ var errDSN = errors.New("pgstore: the dsn is not a PostgreSQL connection string 
 // and starts the sweeper. The store owns its connection pool and closes it
 // on Close. When dsn sets no pool_max_conns, the pool holds at least 10
 // connections.
-func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts Options) (store.Store, error) {
+	s, err := open(ctx, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open connects to the database that dsn names (a postgres:// URL or
+// key=value pairs, as libpq accepts them), creates or migrates the tables,
+// and starts the sweeper. The store owns its connection pool and closes it
+// on Close. When dsn sets no pool_max_conns, the pool holds at least 10
+// connections.
+func open(ctx context.Context, dsn string, opts Options) (*pgStore, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, errDSN
@@ -105,7 +118,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s, err := New(ctx, pool, opts)
+	s, err := newStore(ctx, pool, opts)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -117,7 +130,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 // New returns a store on pool, after creating or migrating its tables,
 // and starts the sweeper. The pool needs at least 2 connections, as a lock
 // holds one. The caller keeps ownership of pool: Close leaves it open.
-func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (store.Store, error) {
+	s, err := newStore(ctx, pool, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a store on pool, after creating or migrating its tables,
+// and starts the sweeper. The pool needs at least 2 connections, as a lock
+// holds one. The caller keeps ownership of pool: Close leaves it open.
+func newStore(ctx context.Context, pool *pgxpool.Pool, opts Options) (*pgStore, error) {
 	prefix := opts.TablePrefix
 	if prefix == "" {
 		prefix = defaultPrefix
@@ -133,7 +157,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	if opts.Timeout < 0 {
 		return nil, errors.New("pgstore: timeout must not be negative")
 	}
-	s := &Store{
+	s := &pgStore{
 		pool:     pool,
 		now:      opts.Now,
 		log:      opts.Logger,
@@ -174,7 +198,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 // Close stops the sweeper and, for a store from Open, closes the pool
 // (which waits for held locks to be released). It may be called more than
 // once.
-func (s *Store) Close() error {
+func (s *pgStore) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
@@ -186,7 +210,7 @@ func (s *Store) Close() error {
 }
 
 // bound returns ctx limited by the store's timeout.
-func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *pgStore) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.timeout)
 }
 
@@ -237,7 +261,7 @@ func scanRecord(row pgx.Row) (*store.Record, error) {
 }
 
 // Get returns the live record stored under key, or store.ErrNotFound.
-func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
+func (s *pgStore) Get(ctx context.Context, key string) (*store.Record, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	row := s.pool.QueryRow(ctx,
@@ -256,7 +280,7 @@ func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
 // Create stores rec, replacing any record under the same key, as the
 // other stores do: the key is the hash of a fresh random cookie, so a
 // collision is a retry of the same login.
-func (s *Store) Create(ctx context.Context, rec *store.Record) error {
+func (s *pgStore) Create(ctx context.Context, rec *store.Record) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	_, err := s.pool.Exec(ctx,
@@ -274,7 +298,7 @@ func (s *Store) Create(ctx context.Context, rec *store.Record) error {
 // Update replaces the live record under rec.Key. When it is gone or
 // expired, Update stores nothing and returns store.ErrNotFound. The check
 // and the write are one statement, so a concurrent Delete always wins.
-func (s *Store) Update(ctx context.Context, rec *store.Record) error {
+func (s *pgStore) Update(ctx context.Context, rec *store.Record) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	tag, err := s.pool.Exec(ctx,
@@ -291,7 +315,7 @@ func (s *Store) Update(ctx context.Context, rec *store.Record) error {
 }
 
 // Delete removes the record under key. A missing record is no error.
-func (s *Store) Delete(ctx context.Context, key string) error {
+func (s *pgStore) Delete(ctx context.Context, key string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, "DELETE FROM "+s.sessions+" WHERE key = $1", bytesOf(key)); err != nil {
@@ -316,7 +340,7 @@ func where(f store.Filter, first int) (string, []any) {
 
 // DeleteMatching removes every record f selects, expired ones included,
 // and returns the keys of those that were live.
-func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
+func (s *pgStore) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -345,7 +369,7 @@ func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, e
 }
 
 // List returns the live records f selects, in no particular order.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
+func (s *pgStore) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -373,7 +397,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, erro
 // Once records key for ttl. It reports true on first use and false on a
 // replay within ttl, atomically across every store on the same tables: the
 // insert and the expiry check are one statement.
-func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *pgStore) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 {
 		return false, errors.New("pgstore: once ttl must be positive")
 	}
@@ -392,7 +416,7 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, 
 }
 
 // Ping reports whether the database answers, for readiness checks.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *pgStore) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {

@@ -26,7 +26,7 @@ import (
 
 // open returns a store on dsn with no background sweep unless opts says
 // otherwise, closed when t ends.
-func open(t *testing.T, dsn string, opts pgstore.Options) *pgstore.Store {
+func open(t *testing.T, dsn string, opts pgstore.Options) lockingStore {
 	t.Helper()
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = -1
@@ -36,7 +36,7 @@ func open(t *testing.T, dsn string, opts pgstore.Options) *pgstore.Store {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	return s.(lockingStore)
 }
 
 // pool returns a pool of its own on dsn, closed when t ends.
@@ -64,14 +64,14 @@ func rec(key, sub, sid string, ttl time.Duration) *store.Record {
 	}
 }
 
-func mustCreate(t *testing.T, s *pgstore.Store, r *store.Record) {
+func mustCreate(t *testing.T, s store.Store, r *store.Record) {
 	t.Helper()
 	if err := s.Create(t.Context(), r); err != nil {
 		t.Fatalf("Create(%q): %v", r.Key, err)
 	}
 }
 
-func wantRecord(t *testing.T, s *pgstore.Store, want *store.Record) {
+func wantRecord(t *testing.T, s store.Store, want *store.Record) {
 	t.Helper()
 	got, err := s.Get(t.Context(), want.Key)
 	if err != nil {
@@ -86,7 +86,7 @@ func wantRecord(t *testing.T, s *pgstore.Store, want *store.Record) {
 	}
 }
 
-func wantGone(t *testing.T, s *pgstore.Store, key string) {
+func wantGone(t *testing.T, s store.Store, key string) {
 	t.Helper()
 	if r, err := s.Get(t.Context(), key); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get(%q) = %+v, %v; want store.ErrNotFound", key, r, err)
@@ -102,7 +102,7 @@ func wantKeys(t *testing.T, what string, got []string, want ...string) {
 	}
 }
 
-func listKeys(t *testing.T, s *pgstore.Store, f store.Filter) []string {
+func listKeys(t *testing.T, s store.Store, f store.Filter) []string {
 	t.Helper()
 	rs, err := s.List(t.Context(), f)
 	if err != nil {
@@ -334,7 +334,7 @@ func TestOnceAcrossStores(t *testing.T) {
 	a := open(t, dsn, pgstore.Options{Now: clock.Now})
 	b := open(t, dsn, pgstore.Options{Now: clock.Now})
 	ctx := t.Context()
-	once := func(s *pgstore.Store, key string, ttl time.Duration, want bool) {
+	once := func(s store.Store, key string, ttl time.Duration, want bool) {
 		t.Helper()
 		got, err := s.Once(ctx, key, ttl)
 		if err != nil || got != want {
@@ -382,7 +382,7 @@ func TestOnceAcrossStores(t *testing.T) {
 func TestLockExcludesAcrossPools(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
-	stores := []*pgstore.Store{open(t, dsn, pgstore.Options{}), open(t, dsn, pgstore.Options{})}
+	stores := []lockingStore{open(t, dsn, pgstore.Options{}), open(t, dsn, pgstore.Options{})}
 	var inside, maxInside, entries atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 6 {
@@ -445,7 +445,7 @@ func TestLockFreesItselfAfterTTL(t *testing.T) {
 			dsn := pgtest.DSN(t)
 			holder := open(t, dsn, pgstore.Options{})
 			if serverOnly {
-				holder.ServerExpiryOnly()
+				pgstore.ServerExpiryOnly(holder)
 			}
 			waiter := open(t, dsn, pgstore.Options{})
 			abandoned, err := holder.Lock(t.Context(), "abandoned", 300*time.Millisecond)
@@ -483,10 +483,11 @@ func TestLocksLeaveConnectionsForReads(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
 	p := pool(t, dsn+"&pool_max_conns=2")
-	s, err := pgstore.New(t.Context(), p, pgstore.Options{SweepInterval: -1})
+	st, err := pgstore.New(t.Context(), p, pgstore.Options{SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := st.(lockingStore)
 	defer s.Close()
 	unlock, err := s.Lock(t.Context(), "k", time.Minute)
 	if err != nil {
@@ -538,8 +539,8 @@ func TestSweepInBatches(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 
-	s.SetSweepBatch(3)
-	removed, batches, err := s.Sweep(t.Context(), time.Now().Add(time.Second))
+	pgstore.SetSweepBatch(s, 3)
+	removed, batches, err := pgstore.Sweep(s, t.Context(), time.Now().Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +558,7 @@ func TestSweepInBatches(t *testing.T) {
 		t.Error("sweep removed a live one-time key")
 	}
 
-	removed, _, err = s.Sweep(t.Context(), time.Now().Add(2*time.Hour))
+	removed, _, err = pgstore.Sweep(s, t.Context(), time.Now().Add(2*time.Hour))
 	if err != nil || removed != 1 {
 		t.Errorf("Sweep(+2h) = %d, %v; want 1", removed, err)
 	}
@@ -835,4 +836,10 @@ func TestTimeoutBoundsCalls(t *testing.T) {
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Update against a held row lock = %v; want a timeout error", err)
 	}
+}
+
+// lockingStore is what pgstore.Open returns: a store and its lock.
+type lockingStore interface {
+	store.Store
+	store.Locker
 }

@@ -43,7 +43,7 @@ var migrations = [][]string{
 // waits, then finds the work done. A database migrated by a newer
 // Gatehouse is refused rather than used with a schema this code does not
 // know.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *pgStore) migrate(ctx context.Context) error {
 	// Waiting for another gateway's migration may take longer than one
 	// call.
 	ctx, cancel := context.WithTimeout(ctx, 5*s.timeout)

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func (s *Store) sweepLoop(interval time.Duration) {
+func (s *pgStore) sweepLoop(interval time.Duration) {
 	defer close(s.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -35,7 +35,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 // now and returns how many sessions it removed and in how many statements.
 // Each statement deletes at most s.batch rows, skipping rows another
 // transaction holds, so it never waits on nor blocks a request for long.
-func (s *Store) sweep(ctx context.Context, now time.Time) (removed, batches int, err error) {
+func (s *pgStore) sweep(ctx context.Context, now time.Time) (removed, batches int, err error) {
 	for _, table := range []string{s.sessions, s.once} {
 		for {
 			n, err := s.sweepBatch(ctx, table, now)
@@ -54,7 +54,7 @@ func (s *Store) sweep(ctx context.Context, now time.Time) (removed, batches int,
 	return removed, batches, nil
 }
 
-func (s *Store) sweepBatch(ctx context.Context, table string, now time.Time) (int, error) {
+func (s *pgStore) sweepBatch(ctx context.Context, table string, now time.Time) (int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	// = ANY(ARRAY(...)) and ORDER BY keep both the custom and the generic

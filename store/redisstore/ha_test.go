@@ -86,7 +86,7 @@ func TestClusterKeysShareTheHashSlot(t *testing.T) {
 	if ok, err := s.Once(ctx, "state-1", time.Minute); err != nil || !ok {
 		t.Fatalf("Once: %v %v", ok, err)
 	}
-	unlock, err := s.Lock(ctx, "refresh-k1", time.Minute)
+	unlock, err := s.(store.Locker).Lock(ctx, "refresh-k1", time.Minute)
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
 	}
