@@ -212,3 +212,55 @@ func TestTwoTabsRaceTheirLogins(t *testing.T) {
 		})
 	}
 }
+
+// TestPendingLoginsAreBoundedPerApp: two apps on one host share the
+// browser's cookie jar; many unfinished logins at one app drop only that
+// app's transactions, and completing a login at one app leaves the other
+// app's pending login alone, so that login still completes.
+func TestPendingLoginsAreBoundedPerApp(t *testing.T) {
+	e := newAppsEnv(t)
+	top := "https://127.0.0.1:" + e.port
+	op := hostileop.New(t, hostileop.WithClient("a", testClientSecret, top+"/a/bff/callback"),
+		hostileop.WithClient("b", testClientSecret, top+"/b/bff/callback"))
+	e.start(op.URL, func(c *config.Config) {
+		c.Routes, c.Frontend = nil, config.Frontend{}
+		c.Apps = []config.App{e.pathApp("a", "a"), e.pathApp("b", "b")}
+		noRateLimit(c)
+	})
+	br := e.browser()
+	// b's login is started and answered by the provider, not yet finished.
+	resp := br.do("GET", top+"/b/bff/login?returnUrl=%2Fb%2F", nil, false)
+	presp, err := op.HTTPClient().Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp.Body.Close()
+	bCallback := presp.Header.Get("Location")
+	for i := range 20 {
+		if r := br.do("GET", top+"/a/bff/login", nil, false); r.StatusCode != http.StatusFound {
+			t.Fatalf("login %d at a = %d", i, r.StatusCode)
+		}
+	}
+	u, _ := url.Parse(top)
+	count := map[string]int{}
+	for _, c := range br.c.Jar.Cookies(u) {
+		for _, app := range []string{"a", "b"} {
+			if strings.HasPrefix(c.Name, "__Host-gatehouse-"+app+"-tx-") {
+				count[app]++
+			}
+		}
+	}
+	if count["a"] != 3 || count["b"] != 1 {
+		t.Fatalf("transaction cookies after 20 logins at a and 1 at b: %v, want a:3 b:1", count)
+	}
+	br.login(top + "/a")
+	if r := br.do("GET", bCallback, nil, false); r.StatusCode != http.StatusFound {
+		t.Fatalf("b's callback after a's logins = %d, want 302", r.StatusCode)
+	}
+	if got := br.status(top + "/b"); got != http.StatusOK {
+		t.Errorf("b /bff/user = %d, want 200", got)
+	}
+	if got := br.status(top + "/a"); got != http.StatusOK {
+		t.Errorf("a /bff/user = %d, want 200", got)
+	}
+}
