@@ -13,4 +13,12 @@
 // deleted and whose state is recorded as spent, and completing a login
 // spends all the others. A page that keeps navigating the browser to the
 // login endpoint therefore cannot fill its cookie jar.
+//
+// A silent login (Duende BFF's protocol: /silent-login, or /login?prompt=none
+// in a frame) comes back to the same callback; its transaction says it is
+// silent, and the callback answers a page that posts the outcome to the
+// parent frame on the app's own origin. A step-up login (acr_values,
+// max_age) is checked at the callback against the ID token's acr and
+// auth_time (OpenID Connect Core §3.1.2.1, §3.1.3.7) and, when it succeeds,
+// moves the session to a new id.
 package login
