@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/assertion"
 	"github.com/gatehouse-bff/gatehouse/internal/backchannel"
 	"github.com/gatehouse-bff/gatehouse/internal/bff"
 	"github.com/gatehouse-bff/gatehouse/internal/csrf"
@@ -18,6 +19,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
+	"github.com/gatehouse-bff/gatehouse/internal/policy"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 	"github.com/gatehouse-bff/gatehouse/internal/ratelimit"
@@ -46,6 +48,10 @@ type app struct {
 	csrf        *csrf.Protection
 	proxy       *proxy.Proxy
 	frontend    http.Handler
+	// signer signs identity assertions (nil when no route sends one);
+	// policies are the routes' authorization policies by prefix.
+	signer   *assertion.Signer
+	policies map[string]*policy.Policy
 
 	// endpoints are the session endpoints by name under the prefix; apis
 	// the API routes by their proxy route.
@@ -155,6 +161,9 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 	if err != nil {
 		return nil, err
 	}
+	if err := a.newAuthz(sh); err != nil {
+		return nil, err
+	}
 	if a.proxy, err = a.newProxy(sh, publicURL, gatehouseCookies); err != nil {
 		return nil, err
 	}
@@ -186,6 +195,9 @@ func (a *app) newProxy(sh *shared, publicURL string, gatehouseCookies func(strin
 			StripPrefix: r.StripPrefix,
 			Timeout:     r.Timeout,
 			Methods:     r.Methods,
+			// No cookie but those listed; only Gatehouse sets these headers.
+			ForwardCookies:  r.ForwardCookies,
+			IdentityHeaders: identityHeaders(a.cfg),
 		})
 	}
 	pub, err := url.Parse(publicURL)
@@ -196,7 +208,7 @@ func (a *app) newProxy(sh *shared, publicURL string, gatehouseCookies func(strin
 		Transport:      sh.transport,
 		TrustedProxies: sh.trusted,
 		PublicURL:      pub,
-		StripCookie:    gatehouseCookies,
+		StripCookie:    withTransactionCookies(gatehouseCookies),
 		Logger:         sh.log,
 		OnLeak:         sh.metrics.LeakBlocked,
 	})
@@ -273,6 +285,10 @@ func (a *app) buildEndpoints(g *Gateway) {
 		"logout":      limitBody(http.HandlerFunc(a.bff.Logout)),
 		"sessions":    limitBody(http.HandlerFunc(a.bff.Sessions)),
 	}
+	if a.signer != nil {
+		// The assertion keys, for APIs (apiauth) to verify with.
+		a.endpoints["jwks.json"] = http.HandlerFunc(a.signer.JWKS)
+	}
 	if a.name == "" {
 		a.endpoints["healthz"] = http.HandlerFunc(g.Healthz)
 		a.endpoints["readyz"] = http.HandlerFunc(g.Readyz)
@@ -282,8 +298,9 @@ func (a *app) buildEndpoints(g *Gateway) {
 		for _, rc := range a.cfg.Routes {
 			if rc.Prefix == route.Prefix {
 				a.apis[route] = &apiRoute{
-					name: a.label + "api:" + rc.Prefix,
-					need: tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
+					name:   a.label + "api:" + rc.Prefix,
+					need:   tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
+					policy: a.policies[rc.Prefix],
 				}
 			}
 		}

@@ -128,18 +128,25 @@ func hostOf(origin string) (string, error) {
 // apply; the running configuration keeps serving.
 var ErrReloadRefused = errors.New("gatehouse: reload refused")
 
-// Reload applies cfg while the gateway serves: apps, routes, frontends and
-// each app's OpenID and session settings are added, changed or removed.
+// Reload applies the configuration load returns (config.Load of the
+// file, say) while the gateway serves: apps, routes, frontends and each
+// app's OpenID and session settings are added, changed or removed.
 // Requests in flight finish with the configuration they started with; the
 // sessions of apps that remain keep working, and a removed app's sessions
-// are no longer accepted anywhere. A cfg that fails validation, or that
-// changes keys only a restart can (listeners, the store, the sealing keys,
-// logging, tracing), is refused whole with an error wrapping
-// ErrReloadRefused that names them.
-func (g *Gateway) Reload(cfg *Config) error {
+// are no longer accepted anywhere. A configuration that cannot be loaded,
+// fails validation, or changes keys only a restart can (listeners, the
+// store, the sealing keys, logging, tracing) is refused whole with an
+// error wrapping ErrReloadRefused that names them. Every outcome is
+// counted in gatehouse_config_reloads_total{result}.
+func (g *Gateway) Reload(load func() (*Config, error)) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	err := g.reload(cfg)
+	cfg, err := load()
+	if err != nil {
+		err = fmt.Errorf("%w: the configuration cannot be read: %w", ErrReloadRefused, err)
+	} else {
+		err = g.reload(cfg)
+	}
 	result := "ok"
 	if err != nil {
 		result = "refused"

@@ -187,6 +187,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("session: { idle_timeout: 5m, keys: [\"${K}\"] }\n"))
 	f.Add([]byte("- a\n- b\n"))
 	f.Add([]byte("{{{"))
+	f.Add([]byte("routes: [ { prefix: /a/, upstream: http://x, require: { claims: { g: [a, b], v: true, n: ~ }, max_age: 5m }, identity: { headers: { X-U: sub } } } ]\n"))
+	f.Add([]byte("routes: [ { require: { claims: &c { g: a } } }, { require: { claims: *c } } ]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data, env(map[string]string{"K": testKey}))
 		if err != nil {

@@ -80,13 +80,7 @@ type Ended struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
-		// RFC 6750 §3: a protected resource names its scheme in the challenge.
-		challenge := `Bearer realm="gatehouse-admin"`
-		if r.Header.Get("Authorization") != "" {
-			challenge += `, error="invalid_token"`
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
-		httpx.JSONError(w, r, http.StatusUnauthorized, "unauthorized", "A valid admin token is required.")
+		unauthorized(w, r)
 		return
 	}
 	if r.URL.Path != Path {
@@ -186,19 +180,25 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, what string, err 
 // authorized reports whether r may use the API: it carries the configured
 // bearer token, or no token is configured and it comes from loopback.
 func (h *handler) authorized(r *http.Request) bool {
-	if h.opts.Token == "" {
+	return authorized(r, h.opts.Token, h.tokenHash)
+}
+
+// authorized reports whether r presents the bearer token whose hash is
+// tokenHash, or, with no token configured, comes from loopback.
+func authorized(r *http.Request, token string, tokenHash [sha256.Size]byte) bool {
+	if token == "" {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
 		return err == nil && ap.Addr().Unmap().IsLoopback()
 	}
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	scheme, presented, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	// RFC 7235 §2.1: the scheme name is case-insensitive.
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
 	// Comparing fixed-size hashes in constant time reveals neither the
 	// token nor its length through timing.
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
+	got := sha256.Sum256([]byte(strings.TrimSpace(presented)))
+	return subtle.ConstantTimeCompare(got[:], tokenHash[:]) == 1
 }
 
 // ListenCheck returns an error when an admin listener on addr would be
@@ -228,4 +228,49 @@ func BoundCheck(ln net.Listener, token string) error {
 		return fmt.Errorf("admin: the listener is bound to %s, not a loopback address; set an admin token", ln.Addr())
 	}
 	return nil
+}
+
+// unauthorized answers a request without the admin token.
+func unauthorized(w http.ResponseWriter, r *http.Request) {
+	// RFC 6750 §3: a protected resource names its scheme in the challenge.
+	challenge := `Bearer realm="gatehouse-admin"`
+	if r.Header.Get("Authorization") != "" {
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	httpx.JSONError(w, r, http.StatusUnauthorized, "unauthorized", "A valid admin token is required.")
+}
+
+// ReloadPath is where NewReloadHandler serves.
+const ReloadPath = "/admin/reload"
+
+// NewReloadHandler returns POST /admin/reload, authenticated like the
+// session API: it calls reload and answers 200 {"status":"reloaded"}, or
+// 409 {"error":"reload_refused"} with the reason when the new
+// configuration was refused (the running one keeps serving).
+func NewReloadHandler(token string, reload func(context.Context) error, logger *slog.Logger) http.Handler {
+	hash := sha256.Sum256([]byte(token))
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r, token, hash) {
+			unauthorized(w, r)
+			return
+		}
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			httpx.JSONError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "")
+			return
+		}
+		if err := reload(r.Context()); err != nil {
+			logger.WarnContext(r.Context(), "admin: configuration reload refused", "err", err)
+			// The reason names configuration keys and problems, never
+			// secret values: validation messages do not quote secrets.
+			httpx.JSONError(w, r, http.StatusConflict, "reload_refused", err.Error())
+			return
+		}
+		logger.InfoContext(r.Context(), "admin: configuration reloaded", "remote", r.RemoteAddr)
+		httpx.JSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	})
 }

@@ -31,6 +31,7 @@ func (d *doctor) local() {
 	d.tls()
 	d.keys()
 	d.admin()
+	d.routes()
 }
 
 // uris lists what to register at the provider for one app.

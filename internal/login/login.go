@@ -207,6 +207,12 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	if sc, ok := tok.Extra("scope").(string); ok {
 		s.Tokens.Scope = sc
 	}
+	// OpenID Connect Core §2: acr and auth_time, for routes that require
+	// an authentication context or a recent login.
+	s.ACR, _ = claims["acr"].(string)
+	if at, ok := claims["auth_time"].(float64); ok && at > 0 {
+		s.AuthTime = time.Unix(int64(at), 0)
+	}
 	if dk != nil && strings.EqualFold(tok.TokenType, "DPoP") {
 		if s.DPoPKey, err = dk.Marshal(); err != nil {
 			h.fail(w, r, err)

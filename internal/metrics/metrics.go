@@ -32,6 +32,7 @@ type Metrics struct {
 	leaksBlocked    prometheus.Counter
 	rateLimited     *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
+	policyDenied    *prometheus.CounterVec
 }
 
 // Option configures New.
@@ -119,6 +120,10 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "gatehouse_config_reloads_total",
 			Help: "Configuration reloads, by result: ok, or refused (the running configuration kept serving).",
 		}, []string{"result"}),
+		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_policy_denied_total",
+			Help: "API requests refused by a route's require conditions, by route and reason.",
+		}, []string{"route", "reason"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -126,6 +131,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.inFlight, m.sessionsStarted, m.sessionsEnded, m.refreshes,
 		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.reloads,
+		m.policyDenied,
 	}
 	if o.activeSessions != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -235,4 +241,13 @@ func (m *Metrics) ConfigReload(result string) {
 		return
 	}
 	m.reloads.WithLabelValues(result).Inc()
+}
+
+// PolicyDenied counts an API request refused by route's require conditions
+// for reason ("login_required", "claims", "scopes", "acr", "max_age").
+func (m *Metrics) PolicyDenied(route, reason string) {
+	if m == nil {
+		return
+	}
+	m.policyDenied.WithLabelValues(route, reason).Inc()
 }

@@ -491,14 +491,14 @@ func TestReloadUnderLoad(t *testing.T) {
 	// A file that fails validation is refused whole.
 	bad := *running
 	bad.Apps = []config.App{keep, {Name: "Bad Name", Path: "/bad"}}
-	if err := e.gw.Reload(&bad); !errors.Is(err, gatehouse.ErrReloadRefused) {
+	if err := e.gw.Reload(func() (*config.Config, error) { return &bad, nil }); !errors.Is(err, gatehouse.ErrReloadRefused) {
 		t.Fatalf("an invalid configuration: %v; want ErrReloadRefused", err)
 	}
 	// One that changes the store is refused, naming the key.
 	moved := *running
 	moved.Session.Store = config.StoreBolt
 	moved.Session.Keys = []string{"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}
-	if err := e.gw.Reload(&moved); err == nil || !strings.Contains(err.Error(), "session.store") {
+	if err := e.gw.Reload(func() (*config.Config, error) { return &moved, nil }); err == nil || !strings.Contains(err.Error(), "session.store") {
 		t.Fatalf("a store change: %v; want a refusal naming session.store", err)
 	}
 
@@ -508,7 +508,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	changed.Routes = []config.Route{{Prefix: "/keep/api/", Upstream: newAPI.URL}}
 	next.Apps = []config.App{changed, e.pathApp("new", "new")}
 	next.SetDefaults()
-	if err := e.gw.Reload(&next); err != nil {
+	if err := e.gw.Reload(func() (*config.Config, error) { return &next, nil }); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond)

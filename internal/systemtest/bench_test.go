@@ -1,6 +1,7 @@
 package systemtest
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -248,6 +249,33 @@ func BenchmarkSessionStores(b *testing.B) {
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
 					b.Errorf("%s: status %d", st.name, resp.StatusCode)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkApps compares the per-request cost of an authenticated API GET
+// on a gateway serving one app with the same call on a gateway serving 50
+// apps, where the call's app (the top-level one) is found after every
+// path-based app was tried. Compare apps=50 with apps=1 in one run.
+func BenchmarkApps(b *testing.B) {
+	for _, n := range []int{1, 50} {
+		s := newBenchSetup(b, func(c *config.Config) {
+			for i := range n - 1 {
+				name := fmt.Sprintf("app-%02d", i)
+				c.Apps = append(c.Apps, config.App{Name: name, Path: "/" + name,
+					Routes: []config.Route{{Prefix: "/" + name + "/api/", Upstream: "http://127.0.0.1:1"}}})
+			}
+		})
+		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
+			base := s.request(b, "http://127.0.0.1")
+			base.RemoteAddr = "127.0.0.1:40000"
+			runParallel(b, func() {
+				w := httptest.NewRecorder()
+				s.gw.ServeHTTP(w, base.Clone(base.Context()))
+				if w.Code != http.StatusOK || w.Body.Len() != len(benchJSON) {
+					b.Errorf("status %d, %d bytes", w.Code, w.Body.Len())
 				}
 			})
 		})

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/gatehouse-bff/gatehouse/internal/sweep"
 	"github.com/gatehouse-bff/gatehouse/store"
 )
 
@@ -147,18 +148,11 @@ func initBuckets(tx *bolt.Tx) error {
 
 func (s *boltStore) sweepLoop(interval time.Duration) {
 	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			if _, err := s.sweep(s.now()); err != nil {
-				s.log.Error("boltstore: sweep failed", "path", s.path, "err", err)
-			}
+	sweep.Every(interval, s.stop, func() {
+		if _, err := s.sweep(s.now()); err != nil {
+			s.log.Error("boltstore: sweep failed", "path", s.path, "err", err)
 		}
-	}
+	})
 }
 
 // Close stops the sweeper and closes the file, releasing its lock. It may be

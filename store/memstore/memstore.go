@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/sweep"
 	"github.com/gatehouse-bff/gatehouse/store"
 )
 
@@ -79,16 +80,7 @@ func newStore(opts Options) *memStore {
 
 func (s *memStore) sweepLoop(interval time.Duration) {
 	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.sweep(s.now())
-		}
-	}
+	sweep.Every(interval, s.stop, func() { s.sweep(s.now()) })
 }
 
 // Close stops the background sweeper. The records stay readable; Close may

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-bff/gatehouse/internal/sweep"
 )
 
 func (s *pgStore) sweepLoop(interval time.Duration) {
@@ -17,18 +19,11 @@ func (s *pgStore) sweepLoop(interval time.Duration) {
 		case <-ctx.Done():
 		}
 	}()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			if _, _, err := s.sweep(ctx, s.now()); err != nil && ctx.Err() == nil {
-				s.log.Warn("pgstore: sweep failed", "err", err)
-			}
+	sweep.Every(interval, s.stop, func() {
+		if _, _, err := s.sweep(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("pgstore: sweep failed", "err", err)
 		}
-	}
+	})
 }
 
 // sweep deletes the sessions and one-time keys that expired at or before
