@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -120,16 +122,27 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		Logger:    sh.log,
 		OnRefresh: sh.metrics.Refresh,
 	})
+	// Each app seals its login transactions with a key of its own, so a
+	// transaction cookie never opens at another app.
+	txRing := sh.txRing
+	if name != "" {
+		if txRing, err = sh.txRing.Derive("app " + name); err != nil {
+			return nil, err
+		}
+	}
+	acrs, maxAges := stepUps(cfg.Routes)
 	a.login, err = login.New(login.Options{
-		Provider:   a.provider,
-		Sessions:   a.sessions,
-		Ring:       sh.txRing,
-		UserInfo:   cfg.OIDC.UserInfo,
-		DPoP:       cfg.OIDC.DPoP != config.DPoPOff,
-		AuthParams: cfg.OIDC.AuthParams,
-		Logger:     sh.log,
-		Now:        sh.now,
-		OnLogin:    func(context.Context, *session.Session) { sh.metrics.SessionStarted() },
+		Provider:      a.provider,
+		Sessions:      a.sessions,
+		AllowedACR:    acrs,
+		AllowedMaxAge: maxAges,
+		Ring:          txRing,
+		UserInfo:      cfg.OIDC.UserInfo,
+		DPoP:          cfg.OIDC.DPoP != config.DPoPOff,
+		AuthParams:    cfg.OIDC.AuthParams,
+		Logger:        sh.log,
+		Now:           sh.now,
+		OnLogin:       func(context.Context, *session.Session) { sh.metrics.SessionStarted() },
 	})
 	if err != nil {
 		return nil, err
@@ -220,9 +233,11 @@ func (a *app) newProxy(sh *shared, publicURL string, gatehouseCookies func(strin
 		Transport:      sh.transport,
 		TrustedProxies: sh.trusted,
 		PublicURL:      pub,
-		StripCookie:    withTransactionCookies(gatehouseCookies),
-		Logger:         sh.log,
-		OnLeak:         sh.metrics.LeakBlocked,
+		// An app's login transaction cookies are named after its session
+		// cookie, so gatehouseCookies covers them too.
+		StripCookie: gatehouseCookies,
+		Logger:      sh.log,
+		OnLeak:      sh.metrics.LeakBlocked,
 	})
 }
 
@@ -290,6 +305,8 @@ func (a *app) buildEndpoints(g *Gateway) {
 	a.endpoints = map[string]http.Handler{
 		"login":    limited("bff_login", limitBody(http.HandlerFunc(a.login.Login))),
 		"callback": limited("bff_callback", limitBody(http.HandlerFunc(a.login.Callback))),
+		// Duende BFF's silent login, loaded by the SPA in a hidden iframe.
+		"silent-login": limited("bff_silent-login", limitBody(http.HandlerFunc(a.login.SilentLogin))),
 		// Server to server: the signed logout token is the only
 		// credential, so no CSRF check and no session.
 		"backchannel": limited("bff_backchannel", limitBody(a.backchannel)),
@@ -329,4 +346,26 @@ func (a *app) issuer(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return p.Issuer(), nil
+}
+
+// stepUps returns the acr values and max ages a step-up login may ask for:
+// those some route requires (a max age in whole seconds, as the 401 that
+// asks for it states it).
+func stepUps(routes []config.Route) (acrs []string, maxAges []time.Duration) {
+	for _, r := range routes {
+		for _, v := range r.Require.ACR {
+			if !slices.Contains(acrs, v) {
+				acrs = append(acrs, v)
+			}
+		}
+		if m := r.Require.MaxAge; m > 0 {
+			if m = m.Round(time.Second); m < r.Require.MaxAge {
+				m += time.Second
+			}
+			if !slices.Contains(maxAges, m) {
+				maxAges = append(maxAges, m)
+			}
+		}
+	}
+	return acrs, maxAges
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/assertion"
-	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/policy"
 )
 
@@ -79,13 +78,4 @@ func identityHeaders(cfg *config.Config) []string {
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
-}
-
-// withTransactionCookies adds the login transaction cookies to the
-// gateway's cookies that never reach an upstream.
-func withTransactionCookies(gatehouseCookies func(string) bool) func(string) bool {
-	tx := strings.ToLower(login.TransactionCookiePrefix)
-	return func(name string) bool {
-		return gatehouseCookies(name) || strings.HasPrefix(strings.ToLower(name), tx)
-	}
 }

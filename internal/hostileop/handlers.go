@@ -30,7 +30,10 @@ type grant struct {
 	nonce    string
 	scope    string
 	authTime time.Time
-	revoked  bool
+	// acr is the authentication context class the grant reports, "" for
+	// none.
+	acr     string
+	revoked bool
 }
 
 type authCode struct {
@@ -61,7 +64,7 @@ type refreshToken struct {
 func (p *Provider) newGrantLocked(clientID, nonce, scope string) *grant {
 	p.nextID++
 	g := &grant{id: p.nextID, clientID: clientID, sub: p.sub, claims: maps.Clone(p.claims),
-		nonce: nonce, scope: scope, authTime: p.now()}
+		nonce: nonce, scope: scope, authTime: p.now().Add(-p.authAge), acr: p.acr}
 	if p.withSID {
 		g.sid = randomString("sid-")[:24]
 	}
@@ -206,6 +209,11 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	g := p.newGrantLocked(c.ID, q.Get("nonce"), q.Get("scope"))
+	// OpenID Connect Core §3.1.2.1: as if the user satisfied the first
+	// requested class, unless SetACR scripts another answer.
+	if requested := strings.Fields(q.Get("acr_values")); len(requested) > 0 && p.acr == "" {
+		g.acr = requested[0]
+	}
 	p.lastSID = g.sid
 	code := randomString("hostileop-code-")
 	p.codes[code] = &authCode{g: g, redirectURI: redirectURI, challenge: challenge, method: method,

@@ -153,6 +153,8 @@ type Provider struct {
 	userinfoSub     string
 	challenge       []string
 	prompts         []string
+	acr             string
+	authAge         time.Duration
 	revocation      bool
 	endSession      bool
 
@@ -458,6 +460,25 @@ func (p *Provider) SetPromptValues(values []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.prompts = slices.Clone(values)
+}
+
+// SetACR makes every authorization from now on report acr as its `acr`
+// claim, whatever acr_values asked for (to script an acr that was not
+// asked for). With "" (the default) an authorization reports the first
+// requested acr_values entry, or no acr when none was requested.
+func (p *Provider) SetACR(acr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.acr = acr
+}
+
+// SetAuthAge makes every authorization from now on report an `auth_time`
+// d in the past, as a provider that ignores max_age and reuses an old
+// sign-in would; 0 (the default) reports the time of the authorization.
+func (p *Provider) SetAuthAge(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.authAge = d
 }
 
 // SetRevocation controls whether the revocation endpoint is advertised and
