@@ -6,23 +6,29 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/gatehouse-bff/gatehouse/internal/assertion"
 	"github.com/gatehouse-bff/gatehouse/internal/backchannel"
 	"github.com/gatehouse-bff/gatehouse/internal/bff"
 	"github.com/gatehouse-bff/gatehouse/internal/csrf"
+	"github.com/gatehouse-bff/gatehouse/internal/frontchannel"
 	"github.com/gatehouse-bff/gatehouse/internal/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
+	"github.com/gatehouse-bff/gatehouse/internal/policy"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 	"github.com/gatehouse-bff/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-bff/gatehouse/internal/server"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/streams"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 )
 
@@ -43,9 +49,17 @@ type app struct {
 	login       *login.Handler
 	bff         *bff.Handler
 	backchannel *backchannel.Handler
-	csrf        *csrf.Protection
-	proxy       *proxy.Proxy
-	frontend    http.Handler
+	// frontchannel ends sessions from the provider's logout iframe.
+	frontchannel *frontchannel.Handler
+	csrf         *csrf.Protection
+	proxy        *proxy.Proxy
+	// streams is the gateway's registry of streams held for sessions.
+	streams  *streams.Registry
+	frontend http.Handler
+	// signer signs identity assertions (nil when no route sends one);
+	// policies are the routes' authorization policies by prefix.
+	signer   *assertion.Signer
+	policies map[string]*policy.Policy
 
 	// endpoints are the session endpoints by name under the prefix; apis
 	// the API routes by their proxy route.
@@ -64,7 +78,7 @@ type app struct {
 // them reaches an upstream or a frontend server, whichever app it is for.
 func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies func(string) bool) (*app, error) {
 	sh := g.sh
-	a := &app{name: name, cfg: cfg, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
+	a := &app{name: name, cfg: cfg, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath, streams: sh.streams}
 	if name != "" {
 		a.label = name + ":"
 	}
@@ -77,12 +91,14 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		SameSite:        cfg.Session.SameSiteMode(),
 		IdleTimeout:     cfg.Session.IdleTimeout,
 		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
+		MaxPerUser:      cfg.Session.MaxPerUser,
 		Now:             sh.now,
 		OnEnd: func(ctx context.Context, keys []string, reason string) {
 			for range keys {
 				sh.metrics.SessionEnded(reason)
 			}
 			sh.log.InfoContext(ctx, "sessions ended", "app", name, "count", len(keys), "reason", reason)
+			sh.streams.End(ctx, keys, reason)
 		},
 	})
 	if err != nil {
@@ -106,16 +122,27 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		Logger:    sh.log,
 		OnRefresh: sh.metrics.Refresh,
 	})
+	// Each app seals its login transactions with a key of its own, so a
+	// transaction cookie never opens at another app.
+	txRing := sh.txRing
+	if name != "" {
+		if txRing, err = sh.txRing.Derive("app " + name); err != nil {
+			return nil, err
+		}
+	}
+	acrs, maxAges := stepUps(cfg.Routes)
 	a.login, err = login.New(login.Options{
-		Provider:   a.provider,
-		Sessions:   a.sessions,
-		Ring:       sh.txRing,
-		UserInfo:   cfg.OIDC.UserInfo,
-		DPoP:       cfg.OIDC.DPoP != config.DPoPOff,
-		AuthParams: cfg.OIDC.AuthParams,
-		Logger:     sh.log,
-		Now:        sh.now,
-		OnLogin:    func(context.Context, *session.Session) { sh.metrics.SessionStarted() },
+		Provider:      a.provider,
+		Sessions:      a.sessions,
+		AllowedACR:    acrs,
+		AllowedMaxAge: maxAges,
+		Ring:          txRing,
+		UserInfo:      cfg.OIDC.UserInfo,
+		DPoP:          cfg.OIDC.DPoP != config.DPoPOff,
+		AuthParams:    cfg.OIDC.AuthParams,
+		Logger:        sh.log,
+		Now:           sh.now,
+		OnLogin:       func(context.Context, *session.Session) { sh.metrics.SessionStarted() },
 	})
 	if err != nil {
 		return nil, err
@@ -127,6 +154,10 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		Now:         sh.now,
 		Logger:      sh.log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	a.frontchannel, err = frontchannel.New(frontchannel.Options{Provider: a.provider, Sessions: a.sessions, Logger: sh.log})
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +184,9 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		Logger:                sh.log,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.newAuthz(sh); err != nil {
 		return nil, err
 	}
 	if a.proxy, err = a.newProxy(sh, publicURL, gatehouseCookies); err != nil {
@@ -186,6 +220,9 @@ func (a *app) newProxy(sh *shared, publicURL string, gatehouseCookies func(strin
 			StripPrefix: r.StripPrefix,
 			Timeout:     r.Timeout,
 			Methods:     r.Methods,
+			// No cookie but those listed; only Gatehouse sets these headers.
+			ForwardCookies:  r.ForwardCookies,
+			IdentityHeaders: identityHeaders(a.cfg),
 		})
 	}
 	pub, err := url.Parse(publicURL)
@@ -196,9 +233,11 @@ func (a *app) newProxy(sh *shared, publicURL string, gatehouseCookies func(strin
 		Transport:      sh.transport,
 		TrustedProxies: sh.trusted,
 		PublicURL:      pub,
-		StripCookie:    gatehouseCookies,
-		Logger:         sh.log,
-		OnLeak:         sh.metrics.LeakBlocked,
+		// An app's login transaction cookies are named after its session
+		// cookie, so gatehouseCookies covers them too.
+		StripCookie: gatehouseCookies,
+		Logger:      sh.log,
+		OnLeak:      sh.metrics.LeakBlocked,
 	})
 }
 
@@ -266,12 +305,21 @@ func (a *app) buildEndpoints(g *Gateway) {
 	a.endpoints = map[string]http.Handler{
 		"login":    limited("bff_login", limitBody(http.HandlerFunc(a.login.Login))),
 		"callback": limited("bff_callback", limitBody(http.HandlerFunc(a.login.Callback))),
+		// Duende BFF's silent login, loaded by the SPA in a hidden iframe.
+		"silent-login": limited("bff_silent-login", limitBody(http.HandlerFunc(a.login.SilentLogin))),
 		// Server to server: the signed logout token is the only
 		// credential, so no CSRF check and no session.
 		"backchannel": limited("bff_backchannel", limitBody(a.backchannel)),
-		"user":        limitBody(http.HandlerFunc(a.bff.User)),
-		"logout":      limitBody(http.HandlerFunc(a.bff.Logout)),
-		"sessions":    limitBody(http.HandlerFunc(a.bff.Sessions)),
+		// Loaded by the provider in an iframe, without cookies: iss and
+		// sid are the request.
+		"frontchannel": limited("bff_frontchannel", limitBody(a.frontchannel)),
+		"user":         limitBody(http.HandlerFunc(a.bff.User)),
+		"logout":       limitBody(http.HandlerFunc(a.bff.Logout)),
+		"sessions":     limitBody(http.HandlerFunc(a.bff.Sessions)),
+	}
+	if a.signer != nil {
+		// The assertion keys, for APIs (apiauth) to verify with.
+		a.endpoints["jwks.json"] = http.HandlerFunc(a.signer.JWKS)
 	}
 	if a.cfg.BFF.Diagnostics {
 		// Development only; loopback callers, metadata only.
@@ -286,8 +334,9 @@ func (a *app) buildEndpoints(g *Gateway) {
 		for _, rc := range a.cfg.Routes {
 			if rc.Prefix == route.Prefix {
 				a.apis[route] = &apiRoute{
-					name: a.label + "api:" + rc.Prefix,
-					need: tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
+					name:   a.label + "api:" + rc.Prefix,
+					need:   tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
+					policy: a.policies[rc.Prefix],
 				}
 			}
 		}
@@ -301,4 +350,26 @@ func (a *app) issuer(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return p.Issuer(), nil
+}
+
+// stepUps returns the acr values and max ages a step-up login may ask for:
+// those some route requires (a max age in whole seconds, as the 401 that
+// asks for it states it).
+func stepUps(routes []config.Route) (acrs []string, maxAges []time.Duration) {
+	for _, r := range routes {
+		for _, v := range r.Require.ACR {
+			if !slices.Contains(acrs, v) {
+				acrs = append(acrs, v)
+			}
+		}
+		if m := r.Require.MaxAge; m > 0 {
+			if m = m.Round(time.Second); m < r.Require.MaxAge {
+				m += time.Second
+			}
+			if !slices.Contains(maxAges, m) {
+				maxAges = append(maxAges, m)
+			}
+		}
+	}
+	return acrs, maxAges
 }

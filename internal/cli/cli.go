@@ -65,7 +65,8 @@ func usage(w io.Writer) {
   gatehouse serve --config FILE    run the gateway
   gatehouse check --config FILE    check a configuration and the deployment (provider, clock,
                                    store, TLS); exit 0 ok, 1 warnings, 2 failures; --json
-  gatehouse demo                   run a local demo (gateway, dev provider, API, SPA)
+  gatehouse demo                   run a local demo (gateway, dev provider, API, SPA);
+                                   --apps 2 serves two apps to show they are isolated
   gatehouse keys generate [ID]     print a new session sealing key
   gatehouse version                print the version
 `)

@@ -16,8 +16,9 @@ import (
 // The development provider (zitadel/oidc's op) issues JWT access tokens
 // with typ "JWT" rather than RFC 9068's at+jwt, and with the client id as
 // audience, hence SkipTypCheck and Audience clientID: acceptable for the
-// demo, not for production (see apiauth.Config.SkipTypCheck).
-func newExampleAPI(issuer, clientID string, client *http.Client) (http.Handler, error) {
+// demo, not for production (see apiauth.Config.SkipTypCheck). A non-empty
+// app names the demo app the API belongs to in its answers.
+func newExampleAPI(issuer, clientID, app string, client *http.Client) (http.Handler, error) {
 	v, err := apiauth.New(apiauth.Config{
 		Issuer:       issuer,
 		Audience:     clientID,
@@ -31,7 +32,7 @@ func newExampleAPI(issuer, clientID string, client *http.Client) (http.Handler, 
 		claims, _ := apiauth.FromContext(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(map[string]any{
+		body := map[string]any{
 			"message":            "Hello from the example API",
 			"subject":            claims.Subject(),
 			"scope":              claims["scope"],
@@ -41,6 +42,12 @@ func newExampleAPI(issuer, clientID string, client *http.Client) (http.Handler, 
 			"x_forwarded_for":    r.Header.Get("X-Forwarded-For"),
 			"request_id":         r.Header.Get("X-Request-Id"),
 			"api_time":           time.Now().UTC().Format(time.RFC3339),
-		})
+		}
+		if app != "" {
+			body["message"] = "Hello from app " + app + "'s example API"
+			body["app"] = app
+			body["audience"] = clientID
+		}
+		json.NewEncoder(w).Encode(body)
 	})), nil
 }

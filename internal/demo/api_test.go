@@ -31,7 +31,7 @@ func TestExampleAPIVerifiesTokens(t *testing.T) {
 		}
 		return tok.AccessToken
 	}
-	api, err := newExampleAPI(op.URL, "gatehouse-demo", op.Client())
+	api, err := newExampleAPI(op.URL, "gatehouse-demo", "", op.Client())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse-bff/gatehouse/config"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -61,7 +62,10 @@ type Metadata struct {
 	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported"`
 	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
-	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported"`
+	// Front-Channel Logout 1.0 §3.
+	FrontchannelLogoutSupported        bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool     `json:"frontchannel_logout_session_supported"`
+	DPoPSigningAlgValuesSupported      []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // Provider is a discovered OpenID provider together with Gatehouse's client
@@ -75,7 +79,9 @@ type Provider struct {
 	algs     []string
 }
 
-var asymmetric = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+// asymmetric are the algorithms an ID token may be signed with: the
+// configuration's one list.
+var asymmetric = config.AsymmetricAlgs()
 
 // Discover fetches the provider's discovery document and key set location.
 // It fails when the document's issuer differs from opts.Issuer

@@ -48,6 +48,15 @@ func TestClusterFailsOver(t *testing.T) {
 	if err := c.MSet(ctx, key, "v", "{gatehouse-ha}:k2", "w").Err(); err != nil {
 		t.Fatalf("MSET on the cluster: %v", err)
 	}
+	// Replication is asynchronous: wait for the replica to have the keys
+	// before the master dies, as the Sentinel test does.
+	master, err := c.MasterForKey(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := master.Wait(ctx, 1, 5*time.Second).Result(); err != nil || n < 1 {
+		t.Fatalf("WAIT for the replica: %d, %v", n, err)
+	}
 	old := cl.KillMasterFor(ctx, key)
 	addr, err := cl.WaitFailover(ctx, key, old)
 	if err != nil {

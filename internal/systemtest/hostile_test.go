@@ -199,16 +199,45 @@ func TestProviderErrorShowsPlainPage(t *testing.T) {
 
 func TestPromptPassThrough(t *testing.T) {
 	e, op := startWithHostileProvider(t, nil)
-	op.SetPromptValues([]string{"none", "login"})
+	op.SetPromptValues([]string{"none", "login", "create"})
 	b := e.browser()
 	if r := b.do("GET", "/bff/login?prompt=login", nil, false); r.StatusCode != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "prompt=login") {
 		t.Errorf("prompt=login: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
-	if r := b.do("GET", "/bff/login?prompt=select_account", nil, false); r.StatusCode != http.StatusBadRequest {
-		t.Errorf("unsupported prompt = %d, want 400", r.StatusCode)
+	// OpenID Connect Core §3.1.2.1 values pass even when not listed.
+	if r := b.do("GET", "/bff/login?prompt=select_account", nil, false); r.StatusCode != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "prompt=select_account") {
+		t.Errorf("prompt=select_account: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := b.do("GET", "/bff/login?prompt=create", nil, false); r.StatusCode != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "prompt=create") {
+		t.Errorf("listed prompt=create: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
 	if r := b.do("GET", "/bff/login?prompt=bogus", nil, false); r.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown prompt = %d, want 400", r.StatusCode)
+	}
+}
+
+// TestCorePromptsWithoutPromptValuesSupported: a provider that publishes no
+// prompt_values_supported (most do not) still gets the four OpenID Connect
+// Core values, and a silent login works there; other values stay 400.
+func TestCorePromptsWithoutPromptValuesSupported(t *testing.T) {
+	e, op := startWithHostileProvider(t, nil)
+	op.SetPromptValues(nil)
+	b := e.browser()
+	for _, v := range []string{"none", "login", "consent", "select_account"} {
+		r := b.do("GET", "/bff/login?prompt="+v, nil, false)
+		if r.StatusCode != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "prompt="+v) {
+			t.Errorf("prompt=%s without prompt_values_supported: %d %s", v, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
+	if r := b.do("GET", "/bff/login?prompt=create", nil, false); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("unlisted prompt=create = %d, want 400", r.StatusCode)
+	}
+	resp := b.do("GET", "/bff/login?prompt=none&returnUrl=%2Fapp", nil, true)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app" {
+		t.Fatalf("silent login ended with %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	if status, _ := b.user(); status != http.StatusOK {
+		t.Errorf("/bff/user after prompt=none login = %d, want 200", status)
 	}
 }
 
