@@ -134,3 +134,28 @@ func TestConfiguredPrefixAndAntiForgeryHeader(t *testing.T) {
 		t.Errorf("API call with X-CSRF: 1 instead of the configured header = %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestLoginWithoutReturnURLReturnsToRoot: /bff/login without returnUrl
+// comes back to "/", as Duende BFF's does.
+func TestLoginWithoutReturnURLReturnsToRoot(t *testing.T) {
+	e, _ := startWithHostileProvider(t, nil)
+	b := e.browser()
+	resp := b.do("GET", "/bff/login", nil, true)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || resp.Request.URL.RawQuery != "" {
+		t.Errorf("login without returnUrl ended at %s with %d, want /", resp.Request.URL, resp.StatusCode)
+	}
+	if status, _ := b.user(); status != http.StatusOK {
+		t.Errorf("/bff/user after login = %d", status)
+	}
+}
+
+// TestNoSilentLoginCallbackEndpoint: Gatehouse has no separate
+// /bff/silent-login-callback; a silent login comes back on /bff/callback.
+// The path answers 404 JSON, not the frontend.
+func TestNoSilentLoginCallbackEndpoint(t *testing.T) {
+	e, _ := startWithHostileProvider(t, nil)
+	resp := e.browser().do("GET", "/bff/silent-login-callback", nil, false)
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("/bff/silent-login-callback = %d %q, want 404 JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
