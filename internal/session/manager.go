@@ -284,9 +284,10 @@ func (m *Manager) LoadKey(ctx context.Context, key string, slide bool) (*Session
 		return nil, ErrExpired
 	}
 	if slide && now.Sub(s.LastSeen) >= m.touchInterval() {
-		// The sealed data is unchanged: only the deadlines move.
+		// Only the deadlines move: a nil Data keeps what is stored, which
+		// may be newer than what was read (a refresh on another request).
 		s.LastSeen = now
-		rec.LastSeen, rec.ExpiresAt = now, s.ExpiresAt(m.opts.IdleTimeout)
+		rec.LastSeen, rec.ExpiresAt, rec.Data = now, s.ExpiresAt(m.opts.IdleTimeout), nil
 		err := m.opts.Store.Update(ctx, rec)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrNoSession
