@@ -211,13 +211,22 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	var failed bool
 	for _, drv := range drivers {
-		fmt.Fprintf(out, "\ndriver %s (medians of %d rounds):\n\n", drv, o.rounds)
-		fmt.Fprintf(out, "| %-18s | %9s | %8s | %9s | %9s | %10s |\n", "target", "req/s", "vs bare", "p50", "p99", "allocs/req")
-		fmt.Fprintf(out, "|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 20), strings.Repeat("-", 11), strings.Repeat("-", 10), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 12))
-		base := medianOf(results[drv]["bare"])
+		fmt.Fprintf(out, "\ndriver %s (medians of %d rounds; vs bare: median of the per-round ratios):\n\n", drv, o.rounds)
+		fmt.Fprintf(out, "| %-18s | %9s | %8s | %15s | %9s | %9s | %10s |\n", "target", "req/s", "vs bare", "per-round range", "p50", "p99", "allocs/req")
+		fmt.Fprintf(out, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 20), strings.Repeat("-", 11), strings.Repeat("-", 10), strings.Repeat("-", 17), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 12))
+		bareRounds := results[drv]["bare"]
+		base := medianOf(bareRounds)
 		for _, t := range targets {
-			m := medianOf(results[drv][t.name])
-			fmt.Fprintf(out, "| %-18s | %9.0f | %7.2fx | %9s | %9s | %10.1f |\n", t.name, m.rps, m.rps/base.rps, ms(m.p50), ms(m.p99), m.allocs)
+			rounds := results[drv][t.name]
+			m := medianOf(rounds)
+			// The ratio is taken within each round, then the median: a
+			// round slowed by other work on the machine slows every
+			// target of that round alike.
+			ratios := make([]float64, len(rounds))
+			for i, s := range rounds {
+				ratios[i] = s.rps / bareRounds[i].rps
+			}
+			fmt.Fprintf(out, "| %-18s | %9.0f | %7.2fx | %6.2fx-%6.2fx | %9s | %9s | %10.1f |\n", t.name, m.rps, benchkit.Median(ratios), slices.Min(ratios), slices.Max(ratios), ms(m.p50), ms(m.p99), m.allocs)
 			if m.errors > 0 {
 				failed = true
 			}
