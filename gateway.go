@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/dpop"
 	"github.com/gatehouse-bff/gatehouse/internal/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+	"github.com/gatehouse-bff/gatehouse/internal/logging"
 	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/metrics"
 	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
@@ -31,10 +32,13 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 )
 
@@ -49,12 +53,13 @@ type options struct {
 	httpClient *http.Client
 	transport  http.RoundTripper
 	now        func() time.Time
-	store      session.Store
-	metrics    *metrics.Metrics
+	store      store.Store
+	registerer prometheus.Registerer
 	tracing    *tracing.Tracing
 }
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Gatehouse redacts credentials from what it
+// logs through it and adds each request's id. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithHTTPClient sets the client for calls to the OpenID provider.
@@ -68,22 +73,26 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithStore uses s instead of the store the configuration names. The
 // Gateway closes it on Close.
-func WithStore(s session.Store) Option { return func(o *options) { o.store = s } }
+func WithStore(s store.Store) Option { return func(o *options) { o.store = s } }
 
-// WithMetrics records the gateway's metrics in m (see package metrics).
-func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+// WithMetrics registers the gateway's Prometheus metrics with reg
+// (gatehouse_* series: requests by route, sessions started and ended by
+// reason, refreshes, CSRF rejections, store and provider calls).
+func WithMetrics(reg prometheus.Registerer) Option { return func(o *options) { o.registerer = reg } }
 
-// WithTracing traces provider, store and upstream calls with t (see package
-// tracing); inbound requests are traced by wrapping the Gateway in
-// t.Handler.
-func WithTracing(t *tracing.Tracing) Option { return func(o *options) { o.tracing = t } }
+// WithTracerProvider traces provider, store and upstream calls with spans
+// from tp, and sends a W3C traceparent upstream. Inbound requests are
+// traced by the embedder's own HTTP middleware (otelhttp, say).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracing = tracing.FromProvider(tp) }
+}
 
 // Gateway is the BFF: an http.Handler serving the session endpoints, the
 // API routes and the frontend. It is safe for concurrent use.
 type Gateway struct {
 	cfg      *Config
 	log      *slog.Logger
-	store    session.Store
+	store    store.Store
 	sessions *session.Manager
 	provider *provider.Source
 	tokens   *tokens.Manager
@@ -98,9 +107,9 @@ type Gateway struct {
 	metrics     *metrics.Metrics
 
 	// endpoints are the session endpoints by name under the prefix; apis
-	// the handlers of the API routes.
+	// the API routes by their proxy route.
 	endpoints map[string]http.Handler
-	apis      map[*proxy.Route]http.Handler
+	apis      map[*proxy.Route]*apiRoute
 
 	prefix, callbackPath string
 }
@@ -115,25 +124,33 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
+	o.logger = logging.ForGatehouse(o.logger)
 	if o.now == nil {
 		o.now = time.Now
+	}
+	var m *metrics.Metrics
+	if o.registerer != nil {
+		var err error
+		if m, err = metrics.New(o.registerer); err != nil {
+			return nil, fmt.Errorf("gatehouse: %w", err)
+		}
 	}
 	if o.httpClient == nil {
 		o.httpClient = &http.Client{Timeout: cfg.OIDC.Timeout}
 	}
-	o.httpClient = providerClient(o.httpClient, &o, cfg.OIDC.DPoP != "off")
+	o.httpClient = providerClient(o.httpClient, m, &o, cfg.OIDC.DPoP != config.DPoPOff)
 	if o.tracing.Enabled() {
 		if o.transport == nil {
 			o.transport = proxy.NewTransport()
 		}
 		o.transport = o.tracing.Transport("upstream", o.transport)
 	}
-	g := &Gateway{cfg: cfg, log: o.logger, metrics: o.metrics, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
+	g := &Gateway{cfg: cfg, log: o.logger, metrics: m, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
 	for _, tp := range cfg.Server.TrustedProxies {
-		p, _ := config.ParsePrefix(tp) // checked by Validate
+		p, err := config.ParsePrefix(tp)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: server.trusted_proxies: %w", err)
+		}
 		g.trusted = append(g.trusted, p)
 	}
 
@@ -150,13 +167,14 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		return nil, err
 	}
 
-	var locker tokens.Locker
 	g.store = o.store
 	if g.store == nil {
-		if g.store, locker, err = openStore(cfg, o.now); err != nil {
+		if g.store, err = openStore(cfg, o.now); err != nil {
 			return nil, err
 		}
 	}
+	// A store shared between processes serialises refreshes across them.
+	locker, _ := g.store.(store.Locker)
 	g.store = metrics.InstrumentStore(g.metrics, o.tracing.Store(g.store))
 	built := false
 	defer func() {
@@ -164,10 +182,6 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 			g.store.Close()
 		}
 	}()
-	once, ok := g.store.(session.OnceStore)
-	if !ok {
-		return nil, errors.New("gatehouse: the session store must also record one-time values (session.OnceStore)")
-	}
 	g.sessions, err = session.NewManager(session.Options{
 		Store:           g.store,
 		Ring:            sessionRing,
@@ -176,9 +190,11 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		IdleTimeout:     cfg.Session.IdleTimeout,
 		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
 		Now:             o.now,
-		OnEnd: func(ctx context.Context, s *session.Session, reason string) {
-			g.metrics.SessionEnded(reason)
-			g.log.InfoContext(ctx, "session ended", "request_id", httpx.RequestID(ctx), "session", s.Handle, "reason", reason)
+		OnEnd: func(ctx context.Context, keys []string, reason string) {
+			for range keys {
+				g.metrics.SessionEnded(reason)
+			}
+			g.log.InfoContext(ctx, "sessions ended", "count", len(keys), "reason", reason)
 		},
 	})
 	if err != nil {
@@ -203,10 +219,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	g.login, err = login.New(login.Options{
 		Provider:   g.provider,
 		Sessions:   g.sessions,
-		Once:       once,
 		Ring:       txRing,
 		UserInfo:   cfg.OIDC.UserInfo,
-		DPoP:       cfg.OIDC.DPoP != "off",
+		DPoP:       cfg.OIDC.DPoP != config.DPoPOff,
 		AuthParams: cfg.OIDC.AuthParams,
 		Logger:     g.log,
 		Now:        o.now,
@@ -217,17 +232,10 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	}
 	g.backchannel, err = backchannel.New(backchannel.Options{
 		Provider:    g.provider,
-		Store:       g.store,
-		Once:        once,
+		Sessions:    g.sessions,
 		AllSessions: cfg.BFF.BackchannelAllSessions,
 		Now:         o.now,
 		Logger:      g.log,
-		OnEnd: func(ctx context.Context, keys []string, reason string) {
-			for range keys {
-				g.metrics.SessionEnded(reason)
-			}
-			g.log.InfoContext(ctx, "sessions ended", "request_id", httpx.RequestID(ctx), "count", len(keys), "reason", reason)
-		},
 	})
 	if err != nil {
 		return nil, err
@@ -236,6 +244,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		HeaderName:  cfg.BFF.CSRFHeader,
 		HeaderValue: cfg.BFF.CSRFValue,
 		Origin:      publicURL,
+		OnReject:    g.metrics.CSRFRejected,
 	})
 	if err != nil {
 		return nil, err
@@ -245,9 +254,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		Provider:              g.provider,
 		Sessions:              g.sessions,
 		Tokens:                g.tokens,
-		CSRF:                  g.checkCSRF,
+		CSRF:                  g.csrf.Check,
 		UserClaims:            cfg.BFF.UserClaims,
-		RevokeOnLogout:        *cfg.OIDC.RevokeOnLogout,
+		RevokeOnLogout:        cfg.OIDC.RevokesOnLogout(),
 		PostLogoutRedirectURI: cfg.OIDC.PostLogoutRedirectURI,
 		IDTokenHint:           cfg.OIDC.LogoutIDTokenHint,
 		Logger:                g.log,
@@ -261,7 +270,9 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if cfg.Frontend.Upstream != "" || cfg.Frontend.StaticDir != "" {
 		fo := frontend.Options{StaticDir: cfg.Frontend.StaticDir, Headers: cfg.Frontend.Headers, Transport: o.transport, CookiePrefix: cfg.Session.CookieName, Logger: g.log}
 		if cfg.Frontend.Upstream != "" {
-			fo.Upstream, _ = url.Parse(cfg.Frontend.Upstream) // checked by Validate
+			if fo.Upstream, err = url.Parse(cfg.Frontend.Upstream); err != nil {
+				return nil, fmt.Errorf("gatehouse: frontend.upstream: %w", err)
+			}
 		}
 		if g.frontend, err = frontend.New(fo); err != nil {
 			return nil, err
@@ -274,13 +285,13 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 
 // providerClient wraps c's transport with the layers in use for provider
 // calls: metrics, DPoP proofs for sessions that have a key, tracing.
-func providerClient(c *http.Client, o *options, withDPoP bool) *http.Client {
+func providerClient(c *http.Client, m *metrics.Metrics, o *options, withDPoP bool) *http.Client {
 	out := *c
 	rt := out.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	rt = metrics.InstrumentRoundTripper(o.metrics, "provider", rt)
+	rt = metrics.InstrumentRoundTripper(m, "provider", rt)
 	if withDPoP {
 		rt = dpop.NewTransport(rt, o.now)
 	}
@@ -288,40 +299,25 @@ func providerClient(c *http.Client, o *options, withDPoP bool) *http.Client {
 	return &out
 }
 
-// checkCSRF is the anti-forgery check of the API routes and the session
-// endpoints, counted by reason.
-func (g *Gateway) checkCSRF(r *http.Request) error {
-	err := g.csrf.Check(r)
-	if err != nil && g.metrics != nil {
-		reason := "cross_origin"
-		switch {
-		case errors.Is(err, csrf.ErrMissingHeader):
-			reason = "header"
-		case errors.Is(err, csrf.ErrMissingOrigin):
-			reason = "websocket_origin"
-		}
-		g.metrics.CSRFRejected(reason)
-	}
-	return err
-}
-
 func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*proxy.Proxy, error) {
 	routes := make([]proxy.Route, 0, len(g.cfg.Routes))
 	for _, r := range g.cfg.Routes {
-		up, _ := url.Parse(r.Upstream) // checked by Validate
+		up, err := url.Parse(r.Upstream)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: route %s: upstream: %w", r.Prefix, err)
+		}
 		routes = append(routes, proxy.Route{
-			Prefix:        r.Prefix,
-			Upstream:      up,
-			Token:         proxy.TokenMode(r.Token),
-			StripPrefix:   r.StripPrefix,
-			Timeout:       r.Timeout,
-			Methods:       r.Methods,
-			Audience:      r.Audience,
-			Resource:      r.Resource,
-			TokenExchange: r.TokenExchange,
+			Prefix:      r.Prefix,
+			Upstream:    up,
+			StripPrefix: r.StripPrefix,
+			Timeout:     r.Timeout,
+			Methods:     r.Methods,
 		})
 	}
-	pub, _ := url.Parse(publicURL)
+	pub, err := url.Parse(publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("gatehouse: server.public_url: %w", err)
+	}
 	return proxy.New(routes, proxy.Options{
 		Transport:      transport,
 		TrustedProxies: g.trusted,
@@ -336,7 +332,7 @@ func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*prox
 // memory store.
 func keyRing(cfg *Config) (*seal.Ring, error) {
 	if len(cfg.Session.Keys) == 0 {
-		if cfg.Session.Store != "memory" {
+		if cfg.Session.Store != config.StoreMemory {
 			return nil, errors.New("gatehouse: session.keys is required for a persistent session store")
 		}
 		return seal.Ephemeral(), nil
@@ -352,27 +348,26 @@ func keyRing(cfg *Config) (*seal.Ring, error) {
 	return seal.NewRing(keys...)
 }
 
-// openStore opens the configured store, and for a shared store the lock
-// that serialises refreshes across replicas.
-func openStore(cfg *Config, now func() time.Time) (session.Store, tokens.Locker, error) {
+// openStore opens the configured store.
+func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 	switch cfg.Session.Store {
-	case "memory":
-		return memstore.New(memstore.Options{Now: now}), nil, nil
-	case "bolt":
+	case config.StoreMemory:
+		return memstore.New(memstore.Options{Now: now}), nil
+	case config.StoreBolt:
 		s, err := boltstore.Open(cfg.Session.BoltPath, boltstore.Options{Now: now})
 		if err != nil {
-			return nil, nil, fmt.Errorf("gatehouse: %w", err)
+			return nil, fmt.Errorf("gatehouse: %w", err)
 		}
-		return s, nil, nil
-	case "redis":
+		return s, nil
+	case config.StoreRedis:
 		client, err := redisconf.Client(cfg, 0)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		s := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Now: now, LocalCacheTTL: cfg.Redis.LocalCacheTTL})
-		return &ownedRedis{Store: s, client: client}, redisstore.NewLocker(client, cfg.Redis.KeyPrefix), nil
+		return &ownedRedis{Store: s, client: client}, nil
 	}
-	return nil, nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
+	return nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
 }
 
 // ownedRedis is a Redis store whose client the Gateway created and closes.
@@ -386,16 +381,12 @@ func (o *ownedRedis) Close() error {
 	return o.client.Close()
 }
 
-// Sessions returns the session administration service, for embedders that
-// end a user's sessions from their own code (on account deletion, say).
-func (g *Gateway) Sessions() *admin.Service { return admin.NewService(g.sessions) }
-
 // AdminHandler returns the operator API (sessions by subject or sid) and
 // the health endpoints, for a separate admin listener. With token empty
 // the session API answers loopback callers only.
 func (g *Gateway) AdminHandler(token string) (http.Handler, error) {
 	api, err := admin.NewHandler(admin.HandlerOptions{
-		Service: g.Sessions(),
+		Service: admin.NewService(g.sessions),
 		Issuer: func(ctx context.Context) (string, error) {
 			p, err := g.provider.Get(ctx)
 			if err != nil {
@@ -422,10 +413,8 @@ func (g *Gateway) Ready(ctx context.Context) error {
 	if _, err := g.provider.Get(ctx); err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}
-	if p, ok := g.store.(session.Pinger); ok {
-		if err := p.Ping(ctx); err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
+	if err := g.store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }
@@ -441,7 +430,7 @@ func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := g.Ready(ctx); err != nil {
-		g.log.WarnContext(ctx, "not ready", "request_id", httpx.RequestID(ctx), "err", err)
+		g.log.WarnContext(ctx, "not ready", "err", err)
 		part := "store"
 		if g.provider.Loaded() == nil {
 			part = "provider"
@@ -462,17 +451,32 @@ func (g *Gateway) Close() error {
 // then the API routes, then the frontend.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = g.withRequestID(w, r)
-	name, h := g.route(r)
-	tracing.SetRoute(r, name)
-	httpx.SetRoute(r.Context(), name)
-	if g.metrics != nil {
-		g.metrics.Middleware(func(*http.Request) string { return name }, h).ServeHTTP(w, r)
+	if name, h := g.route(r); h != nil {
+		g.serve(name, w, r, h.ServeHTTP)
 		return
 	}
-	h.ServeHTTP(w, r)
+	if m, ok := g.proxy.Match(r); ok {
+		api := g.apis[m.Route]
+		g.serve(api.name, w, r, func(w http.ResponseWriter, r *http.Request) { g.serveAPI(w, r, api, m) })
+		return
+	}
+	if g.frontend != nil {
+		g.serve("frontend", w, r, g.frontend.ServeHTTP)
+		return
+	}
+	g.serve("not_found", w, r, notFound)
 }
 
-// route picks the handler for r and a low-cardinality name for it.
+// serve runs h for r under a route name, which names the request in
+// traces, the access log and metrics.
+func (g *Gateway) serve(name string, w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
+	tracing.SetRoute(r, name)
+	httpx.SetRoute(r.Context(), name)
+	g.metrics.Serve(name, w, r, h)
+}
+
+// route picks the gateway's own handler for r and a low-cardinality name
+// for it, or nil when r is for an API route or the frontend.
 func (g *Gateway) route(r *http.Request) (string, http.Handler) {
 	switch path := r.URL.Path; path {
 	case g.callbackPath:
@@ -482,30 +486,22 @@ func (g *Gateway) route(r *http.Request) (string, http.Handler) {
 	case g.cfg.Server.ReadyPath:
 		return "readyz", g.endpoints["readyz"]
 	}
-	path := r.URL.Path
-	if rest, ok := strings.CutPrefix(path, g.prefix+"/"); ok {
-		if h, ok := g.endpoints[rest]; ok {
-			return "bff_" + rest, h
-		}
-		if strings.HasPrefix(rest, "sessions/") {
-			return "bff_sessions", g.endpoints["sessions"]
-		}
-		return "not_found", notFound
+	rest, ok := strings.CutPrefix(r.URL.Path, g.prefix+"/")
+	if !ok {
+		return "", nil
 	}
-	if route, ok := g.proxy.Match(r); ok {
-		if h, ok := g.apis[route]; ok {
-			return "api:" + route.Prefix, h
-		}
+	if h, ok := g.endpoints[rest]; ok {
+		return "bff_" + rest, h
 	}
-	if g.frontend != nil {
-		return "frontend", g.frontend
+	if strings.HasPrefix(rest, "sessions/") {
+		return "bff_sessions", g.endpoints["sessions"]
 	}
-	return "not_found", notFound
+	return "not_found", http.HandlerFunc(notFound)
 }
 
-var notFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func notFound(w http.ResponseWriter, r *http.Request) {
 	httpx.JSONError(w, r, http.StatusNotFound, "not_found", "")
-})
+}
 
 // buildEndpoints prepares the handler of each session endpoint, with the
 // body limit and, for the endpoints anyone can call without a session, the
@@ -537,9 +533,16 @@ func (g *Gateway) buildEndpoints() {
 		"healthz":     http.HandlerFunc(g.Healthz),
 		"readyz":      http.HandlerFunc(g.Readyz),
 	}
-	g.apis = make(map[*proxy.Route]http.Handler)
+	g.apis = make(map[*proxy.Route]*apiRoute)
 	for _, route := range g.proxy.Routes() {
-		g.apis[route] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveAPI(w, r, route) })
+		for _, rc := range g.cfg.Routes {
+			if rc.Prefix == route.Prefix {
+				g.apis[route] = &apiRoute{
+					name: "api:" + rc.Prefix,
+					need: tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
+				}
+			}
+		}
 	}
 }
 

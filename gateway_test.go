@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider"
 	"github.com/gatehouse-bff/gatehouse/internal/devprovider/devprovidertest"
@@ -399,5 +400,19 @@ func TestRealProviderBackchannelLogoutAndCleanLogs(t *testing.T) {
 		if len(s) >= 8 && strings.Contains(logs, s) {
 			t.Errorf("a token, secret or cookie value reached the logs: %.12s…", s)
 		}
+	}
+}
+
+// TestNewWithoutDefaultsFailsClosed: a configuration built in code without
+// SetDefaults is refused with an error, never a panic.
+func TestNewWithoutDefaultsFailsClosed(t *testing.T) {
+	cfg := &config.Config{
+		Server: config.Server{PublicURL: "https://app.example"},
+		OIDC:   config.OIDC{Issuer: "https://id.example", ClientID: "c", ClientSecret: "s"},
+		Routes: []config.Route{{Prefix: "/api/", Upstream: "http://127.0.0.1:1"}},
+	}
+	if gw, err := gatehouse.New(cfg); err == nil {
+		gw.Close()
+		t.Fatal("New accepted a configuration without defaults")
 	}
 }

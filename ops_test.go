@@ -53,12 +53,8 @@ func scrape(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 
 func TestMetricsFollowAFlow(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t)
-	e.options = []gatehouse.Option{gatehouse.WithMetrics(m)}
+	e.options = []gatehouse.Option{gatehouse.WithMetrics(reg)}
 	op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, e.callbackURL()))
 	op.SetClock(e.clock.Now)
 	op.SetAccessTokenTTL(5 * time.Minute)
@@ -141,7 +137,7 @@ func TestTraceCoversInboundProviderStoreAndUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t)
-	e.options = []gatehouse.Option{gatehouse.WithTracing(tr)}
+	e.options = []gatehouse.Option{gatehouse.WithTracerProvider(tr.TracerProvider())}
 	op := hostileop.New(t, hostileop.WithClient(testClientID, testClientSecret, e.callbackURL()))
 	e.start(op.URL, nil)
 	e.srv.Config.Handler = tr.Handler("gatehouse", e.gw)

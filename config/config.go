@@ -102,11 +102,11 @@ type OIDC struct {
 	// enable this for providers that require the hint. Default false.
 	LogoutIDTokenHint bool `yaml:"logout_id_token_hint"`
 	// DPoP sender-constrains user access tokens (RFC 9449, RFC 9700
-	// §2.2.1): "auto" (default) uses DPoP when the provider advertises
-	// dpop_signing_alg_values_supported with ES256, "off" never does. Each
-	// session gets its own key, sealed with the session; upstream APIs then
-	// receive `Authorization: DPoP` and a proof per request.
-	DPoP string `yaml:"dpop"`
+	// §2.2.1): DPoPAuto (default) uses DPoP when the provider advertises
+	// dpop_signing_alg_values_supported with ES256, DPoPOff never does.
+	// Each session gets its own key, sealed with the session; upstream APIs
+	// then receive `Authorization: DPoP` and a proof per request.
+	DPoP DPoPMode `yaml:"dpop"`
 	// UserInfo makes Gatehouse call the UserInfo endpoint after login and
 	// merge its claims (its sub must match the ID token's). Default false.
 	UserInfo bool `yaml:"userinfo"`
@@ -115,7 +115,7 @@ type OIDC struct {
 	// advertises none). HMAC and "none" are never accepted.
 	SigningAlgs []string `yaml:"signing_algs"`
 	// RevokeOnLogout revokes the refresh token (RFC 7009) at logout when the
-	// provider has a revocation endpoint. Default true.
+	// provider has a revocation endpoint. Default (nil) true.
 	RevokeOnLogout *bool `yaml:"revoke_on_logout"`
 	// AuthParams are extra static parameters for the authorization request
 	// (for example acr_values). Protocol parameters cannot be overridden.
@@ -129,15 +129,16 @@ type OIDC struct {
 
 // Session configures server-side sessions and their cookie.
 type Session struct {
-	// Store is "memory", "bolt" or "redis". Default "bolt".
-	Store string `yaml:"store"`
+	// Store names the session store. Default StoreBolt.
+	Store StoreKind `yaml:"store"`
 	// BoltPath is the bolt database file. Default "./gatehouse.db".
 	BoltPath string `yaml:"bolt_path"`
 	// RedisURL is the Redis server for store: redis, such as
 	// redis://:password@host:6379/0 or rediss:// for TLS. For Sentinel or
 	// Cluster, use the redis block instead.
 	RedisURL string `yaml:"redis_url"`
-	// IdleTimeout ends a session unused this long. Default 30m.
+	// IdleTimeout ends a session unused this long. Default 30m, or
+	// AbsoluteTimeout when that is set shorter.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AbsoluteTimeout ends a session this long after login. Default 8h.
 	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
@@ -180,9 +181,8 @@ type Route struct {
 	Prefix string `yaml:"prefix"`
 	// Upstream is the absolute http(s) URL requests are forwarded to.
 	Upstream string `yaml:"upstream"`
-	// Token is what the upstream gets: "user" (default), "client",
-	// "user_or_client", "optional_user" or "none".
-	Token string `yaml:"token"`
+	// Token is what the upstream gets. Default TokenUser.
+	Token TokenMode `yaml:"token"`
 	// StripPrefix removes Prefix from the forwarded path.
 	StripPrefix bool `yaml:"strip_prefix"`
 	// Timeout bounds the upstream call. Default 30s; streaming responses
@@ -197,6 +197,51 @@ type Route struct {
 	// (RFC 8693).
 	TokenExchange bool `yaml:"token_exchange"`
 }
+
+// DPoPMode says whether access tokens are sender-constrained.
+type DPoPMode string
+
+// The DPoP modes.
+const (
+	DPoPAuto DPoPMode = "auto"
+	DPoPOff  DPoPMode = "off"
+)
+
+// StoreKind names a session store backend.
+type StoreKind string
+
+// The session stores.
+const (
+	// StoreMemory keeps sessions in this process: they end with it.
+	StoreMemory StoreKind = "memory"
+	// StoreBolt keeps sessions in a local bbolt file (one process).
+	StoreBolt StoreKind = "bolt"
+	// StoreRedis shares sessions between replicas through Redis.
+	StoreRedis StoreKind = "redis"
+)
+
+// RevokesOnLogout reports whether logout revokes the refresh token:
+// RevokeOnLogout, true when unset.
+func (o OIDC) RevokesOnLogout() bool { return o.RevokeOnLogout == nil || *o.RevokeOnLogout }
+
+// TokenMode says which access token a route sends upstream.
+type TokenMode string
+
+// The token modes.
+const (
+	// TokenUser sends the signed-in user's access token; anonymous calls
+	// get 401.
+	TokenUser TokenMode = "user"
+	// TokenClient sends a client-credentials token of Gatehouse itself.
+	TokenClient TokenMode = "client"
+	// TokenUserOrClient sends the user's token when signed in, else a
+	// client token.
+	TokenUserOrClient TokenMode = "user_or_client"
+	// TokenOptionalUser sends the user's token when signed in, else none.
+	TokenOptionalUser TokenMode = "optional_user"
+	// TokenNone never sends a token.
+	TokenNone TokenMode = "none"
+)
 
 // Frontend says where the SPA itself comes from: exactly one of Upstream or
 // StaticDir, or neither when Gatehouse serves only the API.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 const testKey = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
@@ -43,7 +45,7 @@ routes: [ { prefix: /api/, upstream: http://127.0.0.1:9001 } ]
 		{"absolute", cfg.Session.AbsoluteTimeout, 8 * time.Hour},
 		{"cookie", cfg.Session.CookieName, "__Host-gatehouse"},
 		{"same_site", cfg.Session.SameSite, "lax"},
-		{"route token", cfg.Routes[0].Token, "user"},
+		{"route token", string(cfg.Routes[0].Token), "user"},
 		{"bolt path", cfg.Session.BoltPath, "./gatehouse.db"},
 		{"post logout", cfg.OIDC.PostLogoutRedirectURI, "http://localhost:8080/"},
 		{"revoke", *cfg.OIDC.RevokeOnLogout, true},
@@ -229,5 +231,61 @@ func TestPerRouteTokenSettings(t *testing.T) {
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// FuzzValidateWithoutDefaults: a configuration built in code, with any
+// field set or left zero and no defaults applied, validates without
+// panicking and is refused unless it is complete.
+func FuzzValidateWithoutDefaults(f *testing.F) {
+	f.Add([]byte("server: { public_url: https://app.example }\noidc: { issuer: https://id.example, client_id: c }\n"))
+	f.Add([]byte("session: { store: redis }\nroutes: [ { prefix: /api/ } ]\n"))
+	f.Add([]byte("oidc: { revoke_on_logout: false, dpop: off }\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var cfg Config
+		if yaml.Unmarshal(data, &cfg) != nil {
+			return
+		}
+		cfg.Validate()
+		cfg.OIDC.RevokesOnLogout()
+		cfg.Session.SameSiteMode()
+	})
+}
+
+func TestZeroConfigIsRefusedWithoutPanicking(t *testing.T) {
+	var cfg Config
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("an empty configuration validated")
+	}
+	if !cfg.OIDC.RevokesOnLogout() {
+		t.Error("revoke_on_logout unset should mean true")
+	}
+}
+
+// TestDefaultsYieldToWhatIsSet: an absolute timeout shorter than the
+// default idle timeout is accepted, and the idle timeout follows it.
+func TestDefaultsYieldToWhatIsSet(t *testing.T) {
+	yml := `
+server: { public_url: http://localhost:8080 }
+oidc: { issuer: http://127.0.0.1:9999, client_id: c, client_secret: s }
+session: { store: memory, absolute_timeout: 15m }
+`
+	cfg, err := Parse([]byte(yml), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("absolute_timeout 15m alone refused: %v", err)
+	}
+	if cfg.Session.IdleTimeout != 15*time.Minute || cfg.Session.AbsoluteTimeout != 15*time.Minute {
+		t.Errorf("idle %v absolute %v; want 15m both", cfg.Session.IdleTimeout, cfg.Session.AbsoluteTimeout)
+	}
+	cfg, err = Parse([]byte(strings.Replace(yml, "absolute_timeout: 15m", "idle_timeout: 10h", 1)), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil || cfg.Session.AbsoluteTimeout != 10*time.Hour {
+		t.Errorf("idle_timeout 10h alone: absolute %v, %v; want 10h accepted", cfg.Session.AbsoluteTimeout, err)
 	}
 }

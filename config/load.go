@@ -267,7 +267,9 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.BFF.CSRFValue, "1")
 
 	setDefault(&c.OIDC.AuthMethod, "client_secret_basic")
-	setDefault(&c.OIDC.DPoP, "auto")
+	if c.OIDC.DPoP == "" {
+		c.OIDC.DPoP = DPoPAuto
+	}
 	if len(c.OIDC.Scopes) == 0 {
 		c.OIDC.Scopes = []string{"openid", "profile", "offline_access"}
 	}
@@ -291,20 +293,29 @@ func (c *Config) SetDefaults() {
 		c.OIDC.Timeout = 10 * time.Second
 	}
 
-	setDefault(&c.Session.Store, "bolt")
+	if c.Session.Store == "" {
+		c.Session.Store = StoreBolt
+	}
 	setDefault(&c.Session.BoltPath, "./gatehouse.db")
+	// A default yields to what was set: an absolute timeout shorter than
+	// the default idle one shortens the idle timeout too.
 	if c.Session.IdleTimeout == 0 {
 		c.Session.IdleTimeout = 30 * time.Minute
+		if a := c.Session.AbsoluteTimeout; a > 0 && a < c.Session.IdleTimeout {
+			c.Session.IdleTimeout = a
+		}
 	}
 	if c.Session.AbsoluteTimeout == 0 {
-		c.Session.AbsoluteTimeout = 8 * time.Hour
+		c.Session.AbsoluteTimeout = max(8*time.Hour, c.Session.IdleTimeout)
 	}
 	setDefault(&c.Session.CookieName, "__Host-gatehouse")
 	setDefault(&c.Session.SameSite, "lax")
 
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		setDefault(&r.Token, "user")
+		if r.Token == "" {
+			r.Token = TokenUser
+		}
 		if r.Timeout == 0 {
 			r.Timeout = 30 * time.Second
 		}

@@ -80,7 +80,7 @@ func (c *Config) Validate() error {
 			p.add("%s %q must start with /", name, path)
 		}
 	}
-	if c.OIDC.DPoP != "auto" && c.OIDC.DPoP != "off" {
+	if c.OIDC.DPoP != DPoPAuto && c.OIDC.DPoP != DPoPOff {
 		p.add("oidc.dpop %q must be auto or off", c.OIDC.DPoP)
 	}
 	if !strings.HasPrefix(c.OIDC.CallbackPath, "/") {
@@ -106,15 +106,15 @@ func (c *Config) Validate() error {
 	}
 
 	switch c.Session.Store {
-	case "memory":
-	case "bolt":
+	case StoreMemory:
+	case StoreBolt:
 		if c.Session.BoltPath == "" {
 			p.add("session.bolt_path is required with store: bolt")
 		}
 		if len(c.Session.Keys) == 0 {
 			p.add("session.keys is required with store: %s: tokens are sealed at rest; generate one with `gatehouse keys generate`", c.Session.Store)
 		}
-	case "redis":
+	case StoreRedis:
 		if c.Session.RedisURL == "" && len(c.Redis.Addrs) == 0 {
 			p.add("session.redis_url (or redis.addrs) is required with store: redis")
 		}
@@ -200,7 +200,7 @@ func (c *Config) Validate() error {
 			p.add("%s.upstream %q must be an absolute http(s) URL without credentials", where, r.Upstream)
 		}
 		if !slices.Contains(tokenModes, r.Token) {
-			p.add("%s.token %q must be one of %s", where, r.Token, strings.Join(tokenModes, ", "))
+			p.add("%s.token %q must be one of user, client, user_or_client, optional_user, none", where, r.Token)
 		}
 		for _, m := range r.Methods {
 			if !validToken(m) || strings.ToUpper(m) != m {
@@ -213,13 +213,13 @@ func (c *Config) Validate() error {
 		// A user route's resource/audience is served by RFC 8693 token
 		// exchange; refuse it without, rather than forward the session's
 		// general-purpose token to an API that expects another.
-		if r.TokenExchange && r.Token != "user" && r.Token != "optional_user" {
+		if r.TokenExchange && r.Token != TokenUser && r.Token != TokenOptionalUser {
 			p.add("%s: token_exchange needs token: user or optional_user", where)
 		}
 		if r.TokenExchange && r.Resource == "" && r.Audience == "" {
 			p.add("%s: token_exchange needs a resource or an audience", where)
 		}
-		if (r.Resource != "" || r.Audience != "") && r.Token != "client" && !r.TokenExchange {
+		if (r.Resource != "" || r.Audience != "") && r.Token != TokenClient && !r.TokenExchange {
 			p.add("%s: resource/audience on a user route need token_exchange: true (RFC 8693)", where)
 		}
 	}
@@ -255,7 +255,7 @@ func (p *problems) add(format string, args ...any) {
 
 var (
 	asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-	tokenModes     = []string{"user", "client", "user_or_client", "optional_user", "none"}
+	tokenModes     = []TokenMode{TokenUser, TokenClient, TokenUserOrClient, TokenOptionalUser, TokenNone}
 	protocolParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode", "prompt", "request", "request_uri"}
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/admin"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
@@ -26,18 +28,15 @@ type clock struct{ now time.Time }
 
 func (c *clock) Now() time.Time { return c.now }
 
-// noList hides the memory store's session.Lister implementation.
-type noList struct{ session.Store }
-
-// failing is a store whose every call fails.
-type failing struct{ session.Store }
+// failing is a store whose listing and deleting fail.
+type failing struct{ store.Store }
 
 var errDown = errors.New("store down")
 
-func (failing) ListBySubject(context.Context, string, string) ([]*session.Record, error) {
+func (failing) List(context.Context, store.Filter) ([]*store.Record, error) {
 	return nil, errDown
 }
-func (failing) DeleteBySubject(context.Context, string, string) ([]string, error) {
+func (failing) DeleteMatching(context.Context, store.Filter) ([]string, error) {
 	return nil, errDown
 }
 
@@ -48,17 +47,17 @@ type fixture struct {
 	svc   *admin.Service
 }
 
-func newFixture(t *testing.T, wrap func(session.Store) session.Store) *fixture {
+func newFixture(t *testing.T, wrap func(store.Store) store.Store) *fixture {
 	t.Helper()
 	c := &clock{now: time.Unix(1_800_000_000, 0)}
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
-	var store session.Store = st
+	var st2 store.Store = st
 	if wrap != nil {
-		store = wrap(st)
+		st2 = wrap(st)
 	}
 	m, err := session.NewManager(session.Options{
-		Store: store, Ring: seal.Ephemeral(), CookieName: "__Host-test",
+		Store: st2, Ring: seal.Ephemeral(), CookieName: "__Host-test",
 		IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour, Now: c.Now,
 	})
 	if err != nil {
@@ -184,20 +183,6 @@ func TestServiceEnds(t *testing.T) {
 	}
 	if !f.alive(other) {
 		t.Error("a session of another issuer was ended")
-	}
-}
-
-func TestServiceWithoutListingStore(t *testing.T) {
-	f := newFixture(t, func(s session.Store) session.Store { return noList{s} })
-	id, h := f.login(issuer, "alice", "")
-	if _, err := f.svc.List(context.Background(), issuer, "alice"); !errors.Is(err, admin.ErrListUnsupported) {
-		t.Errorf("List = %v, want ErrListUnsupported", err)
-	}
-	if _, err := f.svc.EndHandle(context.Background(), issuer, "alice", h); !errors.Is(err, admin.ErrListUnsupported) {
-		t.Errorf("EndHandle = %v, want ErrListUnsupported", err)
-	}
-	if n, err := f.svc.EndSubject(context.Background(), issuer, "alice"); n != 1 || err != nil || f.alive(id) {
-		t.Errorf("EndSubject = %d, %v; want 1 without listing", n, err)
 	}
 }
 
@@ -348,11 +333,7 @@ func TestHandlerFailures(t *testing.T) {
 	if w := call(f.handler(token, noIssuer), "DELETE", "/admin/sessions?sub=alice", "", auth); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("without an issuer: status = %d, want 503", w.Code)
 	}
-	nl := newFixture(t, func(s session.Store) session.Store { return noList{s} })
-	if w := call(nl.handler(token, nil), "GET", "/admin/sessions?sub=alice", "", auth); w.Code != http.StatusNotImplemented {
-		t.Errorf("list without a listing store: status = %d, want 501", w.Code)
-	}
-	down := newFixture(t, func(s session.Store) session.Store { return failing{s} })
+	down := newFixture(t, func(s store.Store) store.Store { return failing{s} })
 	for _, method := range []string{"GET", "DELETE"} {
 		w := call(down.handler(token, nil), method, "/admin/sessions?sub=alice", "", auth)
 		if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), errDown.Error()) {
@@ -414,3 +395,31 @@ func TestListenCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestBoundCheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := admin.BoundCheck(ln, ""); err != nil {
+		t.Errorf("loopback listener refused: %v", err)
+	}
+	if err := admin.BoundCheck(fakeListener{"192.0.2.7:9090"}, ""); err == nil {
+		t.Error("a listener on a routable address without a token was accepted")
+	}
+	if err := admin.BoundCheck(fakeListener{"192.0.2.7:9090"}, "tok"); err != nil {
+		t.Errorf("with a token: %v", err)
+	}
+}
+
+type fakeListener struct{ addr string }
+
+func (fakeListener) Accept() (net.Conn, error) { return nil, net.ErrClosed }
+func (fakeListener) Close() error              { return nil }
+func (f fakeListener) Addr() net.Addr          { return addrString(f.addr) }
+
+type addrString string
+
+func (addrString) Network() string  { return "tcp" }
+func (a addrString) String() string { return string(a) }

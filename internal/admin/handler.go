@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 )
 
@@ -139,10 +140,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
-	if errors.Is(err, ErrListUnsupported) {
-		httpx.JSONError(w, r, http.StatusNotImplemented, "not_supported", "The session store cannot list sessions.")
-		return
-	}
 	h.opts.Logger.ErrorContext(r.Context(), "admin: "+what, "err", err)
 	httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store cannot be reached right now.")
 }
@@ -166,25 +163,30 @@ func (h *handler) authorized(r *http.Request) bool {
 }
 
 // ListenCheck returns an error when an admin listener on addr would be
-// reachable from the network without a token: addr must be a loopback
-// address ("localhost" or a loopback IP) unless token is set.
+// reachable from the network without a token: addr must name this machine
+// (config.IsLoopback) unless token is set. BoundCheck then checks the
+// address actually bound.
 func ListenCheck(addr, token string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("admin: listen address %q must be host:port: %w", addr, err)
 	}
-	if token != "" || loopbackHost(host) {
+	if token != "" || config.IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("admin: listen address %q is not a loopback address; set an admin token, or listen on 127.0.0.1 or [::1], so that the session API is not open to the network", addr)
 }
 
-// loopbackHost reports whether host is "localhost" or a loopback IP. An
-// empty host (all interfaces) is not.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
+// BoundCheck returns an error when ln, an admin listener without a token,
+// is bound to anything but a loopback address (a name such as
+// "x.localhost" that resolved elsewhere, say).
+func BoundCheck(ln net.Listener, token string) error {
+	if token != "" {
+		return nil
 	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
+	ap, err := netip.ParseAddrPort(ln.Addr().String())
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return fmt.Errorf("admin: the listener is bound to %s, not a loopback address; set an admin token", ln.Addr())
+	}
+	return nil
 }

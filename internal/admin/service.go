@@ -1,20 +1,18 @@
 package admin
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
-// ErrListUnsupported is returned when the session store cannot enumerate a
-// subject's sessions (it does not implement session.Lister).
-var ErrListUnsupported = errors.New("admin: the session store cannot list sessions")
+// Reason is what sessions ended by an operator are recorded with.
+const Reason = "revoked"
 
 // ErrMissingArgument is returned when an issuer, subject, sid or handle
 // argument is empty: an empty value would match sessions that lack one.
@@ -42,15 +40,14 @@ type Service struct {
 }
 
 // NewService returns a Service over the sessions of m, which must not be
-// nil. List and EndHandle need a store that implements session.Lister.
+// nil.
 func NewService(m *session.Manager) *Service {
 	return &Service{sessions: m}
 }
 
 // List returns the live sessions of issuer for subject, newest first.
 // Records that cannot be unsealed with the current keys are left out: they
-// cannot be loaded either. It returns ErrListUnsupported when the store
-// cannot list.
+// cannot be loaded either.
 func (s *Service) List(ctx context.Context, issuer, subject string) ([]SessionInfo, error) {
 	all, err := s.open(ctx, issuer, subject)
 	if err != nil {
@@ -78,7 +75,7 @@ func (s *Service) EndSubject(ctx context.Context, issuer, subject string) (int, 
 	if issuer == "" || subject == "" {
 		return 0, ErrMissingArgument
 	}
-	keys, err := s.sessions.Store().DeleteBySubject(ctx, issuer, subject)
+	keys, err := s.sessions.EndMatching(ctx, store.Filter{Issuer: issuer, Subject: subject}, Reason)
 	if err != nil {
 		return 0, fmt.Errorf("admin: end sessions of subject: %w", err)
 	}
@@ -91,7 +88,7 @@ func (s *Service) EndSID(ctx context.Context, issuer, sid string) (int, error) {
 	if issuer == "" || sid == "" {
 		return 0, ErrMissingArgument
 	}
-	keys, err := s.sessions.Store().DeleteBySID(ctx, issuer, sid)
+	keys, err := s.sessions.EndMatching(ctx, store.Filter{Issuer: issuer, SID: sid}, Reason)
 	if err != nil {
 		return 0, fmt.Errorf("admin: end sessions of sid: %w", err)
 	}
@@ -100,7 +97,7 @@ func (s *Service) EndSID(ctx context.Context, issuer, sid string) (int, error) {
 
 // EndHandle ends the session of issuer and subject named handle. It
 // reports false, and no error, when the subject has no live session by
-// that name. It returns ErrListUnsupported when the store cannot list.
+// that name.
 func (s *Service) EndHandle(ctx context.Context, issuer, subject, handle string) (bool, error) {
 	if handle == "" {
 		return false, ErrMissingArgument
@@ -113,7 +110,7 @@ func (s *Service) EndHandle(ctx context.Context, issuer, subject, handle string)
 	if i < 0 {
 		return false, nil
 	}
-	if err := s.sessions.End(ctx, all[i], "revoked"); err != nil {
+	if err := s.sessions.End(ctx, all[i], Reason); err != nil {
 		return false, fmt.Errorf("admin: end session: %w", err)
 	}
 	return true, nil
@@ -125,30 +122,9 @@ func (s *Service) open(ctx context.Context, issuer, subject string) ([]*session.
 	if issuer == "" || subject == "" {
 		return nil, ErrMissingArgument
 	}
-	lister, ok := s.sessions.Store().(session.Lister)
-	if !ok {
-		return nil, ErrListUnsupported
-	}
-	recs, err := lister.ListBySubject(ctx, issuer, subject)
+	all, err := s.sessions.List(ctx, store.Filter{Issuer: issuer, Subject: subject})
 	if err != nil {
 		return nil, fmt.Errorf("admin: list sessions: %w", err)
 	}
-	now := s.sessions.Now()
-	idle := s.sessions.IdleTimeout()
-	out := make([]*session.Session, 0, len(recs))
-	for _, rec := range recs {
-		ss, err := s.sessions.Open(rec)
-		if err != nil {
-			continue
-		}
-		// The indexes say whose record it is; the sealed data must agree.
-		if ss.Issuer != issuer || ss.Subject != subject || !now.Before(ss.ExpiresAt(idle)) {
-			continue
-		}
-		out = append(out, ss)
-	}
-	slices.SortFunc(out, func(a, b *session.Session) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.Handle, b.Handle))
-	})
-	return out, nil
+	return all, nil
 }

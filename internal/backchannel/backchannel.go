@@ -11,7 +11,7 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
 const (
@@ -20,7 +20,7 @@ const (
 	// MaxTokenAge is how long after its iat a logout token is accepted,
 	// whatever its exp, so that its jti need not be remembered for longer.
 	MaxTokenAge = time.Hour
-	// Reason is the reason passed to Options.OnEnd.
+	// Reason is the reason the ended sessions are recorded with.
 	Reason = "backchannel"
 
 	// onceMargin keeps a jti recorded a little past the token's
@@ -33,21 +33,26 @@ type Options struct {
 	// Provider is the OpenID provider whose logout tokens are accepted.
 	// Required.
 	Provider *provider.Source
-	// Store holds the sessions to end. Required.
-	Store session.Store
-	// Once records logout token ids against replay. Required; with
-	// several Gatehouse instances it must be shared between them.
-	Once session.OnceStore
+	// Sessions ends the sessions a logout token names and records logout
+	// token ids against replay. Required; with several Gatehouse instances
+	// its store must be shared between them.
+	Sessions Sessions
 	// AllSessions ends every session of the token's subject even when the
 	// token names a sid (only when it also names the subject).
 	AllSessions bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives one line per request; nil means slog.Default().
+	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
-	// OnEnd, when set, is called with the store keys of the sessions a
-	// logout token ended (never with none) and the reason Reason.
-	OnEnd func(ctx context.Context, keys []string, reason string)
+}
+
+// Sessions is what the handler needs of the session manager.
+type Sessions interface {
+	// EndMatching ends the sessions f selects, with the reason, and
+	// returns their keys.
+	EndMatching(ctx context.Context, f store.Filter, reason string) ([]string, error)
+	// Once reports whether key is recorded for the first time within ttl.
+	Once(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // Handler is the back-channel logout endpoint. It is safe for concurrent use.
@@ -60,16 +65,14 @@ func New(opts Options) (*Handler, error) {
 	switch {
 	case opts.Provider == nil:
 		return nil, errors.New("backchannel: a provider is required")
-	case opts.Store == nil:
-		return nil, errors.New("backchannel: a session store is required")
-	case opts.Once == nil:
-		return nil, errors.New("backchannel: a one-time value store is required")
+	case opts.Sessions == nil:
+		return nil, errors.New("backchannel: sessions are required")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Handler{opts: opts}, nil
 }
@@ -78,7 +81,7 @@ func New(opts Options) (*Handler, error) {
 // 1.0 §2.5 to §2.8).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	log := h.opts.Logger.With("request_id", httpx.RequestID(ctx))
+	log := h.opts.Logger
 
 	// §2.5: an HTTP POST with a form-encoded body holding logout_token.
 	if r.Method != http.MethodPost {
@@ -111,7 +114,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// §2.8: whatever made the logout fail, the answer is 400.
 	p, err := h.opts.Provider.Get(ctx)
 	if err != nil {
-		log.WarnContext(ctx, "backchannel logout: provider unavailable", "error", err)
+		log.WarnContext(ctx, "backchannel logout: provider unavailable", "err", err)
 		httpx.JSONError(w, r, http.StatusBadRequest, "temporarily_unavailable", "logout could not be processed, retry later")
 		return
 	}
@@ -119,7 +122,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// bounded rate: this unauthenticated endpoint is no fetch amplifier.
 	lt, err := p.VerifyLogoutToken(ctx, raw)
 	if err != nil {
-		log.WarnContext(ctx, "backchannel logout: invalid logout token", "error", err)
+		log.WarnContext(ctx, "backchannel logout: invalid logout token", "err", err)
 		httpx.JSONError(w, r, http.StatusBadRequest, "invalid_request", "invalid logout token")
 		return
 	}
@@ -138,9 +141,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// §2.6 item 10 and §2.4: a jti seen before is a replay. The issuer is
 	// part of the key so that providers cannot collide.
-	first, err := h.opts.Once.Once(ctx, "jti:"+lt.Issuer+"|"+lt.JTI, until.Sub(now)+onceMargin)
+	first, err := h.opts.Sessions.Once(ctx, "jti:"+lt.Issuer+"|"+lt.JTI, until.Sub(now)+onceMargin)
 	if err != nil {
-		log.ErrorContext(ctx, "backchannel logout: recording jti", "error", err)
+		log.ErrorContext(ctx, "backchannel logout: recording jti", "err", err)
 		httpx.JSONError(w, r, http.StatusBadRequest, "server_error", "logout could not be processed, retry later")
 		return
 	}
@@ -151,11 +154,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	keys, err := h.end(ctx, lt)
-	if len(keys) > 0 && h.opts.OnEnd != nil {
-		h.opts.OnEnd(ctx, keys, Reason)
-	}
 	if err != nil {
-		log.ErrorContext(ctx, "backchannel logout: ending sessions", "error", err, "ended", len(keys))
+		log.ErrorContext(ctx, "backchannel logout: ending sessions", "err", err, "ended", len(keys))
 		httpx.JSONError(w, r, http.StatusBadRequest, "server_error", "logout could not be completed")
 		return
 	}
@@ -171,7 +171,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) end(ctx context.Context, lt *provider.LogoutToken) ([]string, error) {
 	var keys []string
 	if lt.SID != "" {
-		k, err := h.opts.Store.DeleteBySID(ctx, lt.Issuer, lt.SID)
+		k, err := h.opts.Sessions.EndMatching(ctx, store.Filter{Issuer: lt.Issuer, SID: lt.SID}, Reason)
 		keys = append(keys, k...)
 		if err != nil {
 			return keys, err
@@ -180,7 +180,7 @@ func (h *Handler) end(ctx context.Context, lt *provider.LogoutToken) ([]string, 
 			return keys, nil
 		}
 	}
-	k, err := h.opts.Store.DeleteBySubject(ctx, lt.Issuer, lt.Subject)
+	k, err := h.opts.Sessions.EndMatching(ctx, store.Filter{Issuer: lt.Issuer, Subject: lt.Subject}, Reason)
 	for _, key := range k {
 		if !slices.Contains(keys, key) {
 			keys = append(keys, key)

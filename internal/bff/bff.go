@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/csrf"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
@@ -75,7 +76,7 @@ func (h *Handler) User(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.opts.CSRF(r); err != nil {
-		httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
+		csrf.Reject(w, r)
 		return
 	}
 	ctx := r.Context()
@@ -151,7 +152,7 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request, slide bool) (*ses
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrExpired):
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
 	default:
-		h.opts.Logger.ErrorContext(r.Context(), "bff: load session", "request_id", httpx.RequestID(r.Context()), "err", err)
+		h.opts.Logger.ErrorContext(r.Context(), "bff: load session", "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Sessions cannot be read right now.")
 	}
 	return nil, false
@@ -185,7 +186,7 @@ func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, returnURL, http.StatusFound)
 		return
 	case err != nil:
-		h.opts.Logger.ErrorContext(ctx, "bff: logout load session", "request_id", httpx.RequestID(ctx), "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: logout load session", "err", err)
 		httpx.Page(w, r, http.StatusServiceUnavailable, "Sign-out unavailable", "Sign-out could not be completed right now. Please try again shortly.", "")
 		return
 	}
@@ -194,7 +195,7 @@ func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.opts.Sessions.End(ctx, s, "logout"); err != nil {
-		h.opts.Logger.ErrorContext(ctx, "bff: logout end session", "request_id", httpx.RequestID(ctx), "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: logout end session", "err", err)
 		httpx.Page(w, r, http.StatusServiceUnavailable, "Sign-out unavailable", "Sign-out could not be completed right now. Please try again shortly.", "")
 		return
 	}
@@ -213,7 +214,7 @@ func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) {
 			target = u
 		}
 	}
-	h.opts.Logger.InfoContext(ctx, "bff: session ended by logout", "request_id", httpx.RequestID(ctx), "session", s.Handle)
+	h.opts.Logger.InfoContext(ctx, "bff: session ended by logout", "session", s.Handle)
 	httpx.NoStore(w.Header())
 	http.Redirect(w, r, target, http.StatusFound)
 }
@@ -234,6 +235,6 @@ func (h *Handler) revoke(ctx context.Context, p *provider.Provider, s *session.S
 		return
 	}
 	if err := p.Revoke(ctx, token, hint); err != nil {
-		h.opts.Logger.WarnContext(ctx, "bff: token revocation failed", "request_id", httpx.RequestID(ctx), "err", err)
+		h.opts.Logger.WarnContext(ctx, "bff: token revocation failed", "err", err)
 	}
 }

@@ -1,15 +1,16 @@
 package bff
 
 import (
-	"cmp"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/csrf"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
 // SessionInfo is one entry of the session list: what a user may see about
@@ -64,19 +65,14 @@ func (h *Handler) Sessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.opts.CSRF(r); err != nil {
-		httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
-		return
-	}
-	lister, ok := h.opts.Sessions.Store().(session.Lister)
-	if !ok {
-		httpx.JSONError(w, r, http.StatusNotImplemented, "not_supported", "The session store cannot list sessions.")
+		csrf.Reject(w, r)
 		return
 	}
 	current, ok := h.load(w, r, true)
 	if !ok {
 		return
 	}
-	all, ok := h.ownSessions(w, r, lister, current)
+	all, ok := h.ownSessions(w, r, current)
 	if !ok {
 		return
 	}
@@ -106,33 +102,15 @@ func (h *Handler) Sessions(w http.ResponseWriter, r *http.Request) {
 // newest first, or answers 503 itself when the store fails. Records that
 // cannot be opened (sealed with a retired key) are left out: they cannot be
 // loaded either.
-func (h *Handler) ownSessions(w http.ResponseWriter, r *http.Request, lister session.Lister, current *session.Session) ([]*session.Session, bool) {
+func (h *Handler) ownSessions(w http.ResponseWriter, r *http.Request, current *session.Session) ([]*session.Session, bool) {
 	ctx := r.Context()
-	recs, err := lister.ListBySubject(ctx, current.Issuer, current.Subject)
+	all, err := h.opts.Sessions.List(ctx, store.Filter{Issuer: current.Issuer, Subject: current.Subject})
 	if err != nil {
-		h.opts.Logger.ErrorContext(ctx, "bff: list sessions", "request_id", httpx.RequestID(ctx), "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: list sessions", "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Sessions cannot be read right now.")
 		return nil, false
 	}
-	now := h.opts.Sessions.Now()
-	idle := h.opts.Sessions.IdleTimeout()
-	out := make([]*session.Session, 0, len(recs))
-	for _, rec := range recs {
-		s, err := h.opts.Sessions.Open(rec)
-		if err != nil {
-			h.opts.Logger.WarnContext(ctx, "bff: a listed session cannot be opened", "request_id", httpx.RequestID(ctx), "err", err)
-			continue
-		}
-		// The indexes say whose record it is; the sealed data must agree.
-		if s.Issuer != current.Issuer || s.Subject != current.Subject || !now.Before(s.ExpiresAt(idle)) {
-			continue
-		}
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b *session.Session) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.Handle, b.Handle))
-	})
-	return out, true
+	return all, true
 }
 
 // endOne ends the caller's session named handle: 204, or 404 when the
@@ -146,14 +124,14 @@ func (h *Handler) endOne(w http.ResponseWriter, r *http.Request, current *sessio
 	}
 	s := all[i]
 	if err := h.opts.Sessions.End(ctx, s, "revoked"); err != nil {
-		h.opts.Logger.ErrorContext(ctx, "bff: end session", "request_id", httpx.RequestID(ctx), "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: end session", "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session could not be ended right now.")
 		return
 	}
 	if s.Key == current.Key {
 		h.opts.Sessions.ClearCookie(w)
 	}
-	h.opts.Logger.InfoContext(ctx, "bff: session ended by its user", "request_id", httpx.RequestID(ctx), "session", s.Handle, "by", current.Handle)
+	h.opts.Logger.InfoContext(ctx, "bff: session ended by its user", "session", s.Handle, "by", current.Handle)
 	noContent(w)
 }
 
@@ -173,11 +151,11 @@ func (h *Handler) endOthers(w http.ResponseWriter, r *http.Request, current *ses
 		ended++
 	}
 	if err := errors.Join(errs...); err != nil {
-		h.opts.Logger.ErrorContext(ctx, "bff: end other sessions", "request_id", httpx.RequestID(ctx), "ended", ended, "err", err)
+		h.opts.Logger.ErrorContext(ctx, "bff: end other sessions", "ended", ended, "err", err)
 		httpx.JSONError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Not every session could be ended right now.")
 		return
 	}
-	h.opts.Logger.InfoContext(ctx, "bff: other sessions ended by their user", "request_id", httpx.RequestID(ctx), "by", current.Handle, "ended", ended)
+	h.opts.Logger.InfoContext(ctx, "bff: other sessions ended by their user", "by", current.Handle, "ended", ended)
 	noContent(w)
 }
 

@@ -35,20 +35,13 @@ type fixture struct {
 	h     *bff.Handler
 }
 
-// noList hides the memory store's session.Lister implementation.
-type noList struct{ session.Store }
-
-func newFixture(t *testing.T, listing bool) *fixture {
+func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	c := &clock{now: time.Unix(1_800_000_000, 0)}
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
-	var store session.Store = st
-	if !listing {
-		store = noList{st}
-	}
 	m, err := session.NewManager(session.Options{
-		Store: store, Ring: seal.Ephemeral(), CookieName: cookie,
+		Store: st, Ring: seal.Ephemeral(), CookieName: cookie,
 		IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour, Now: c.Now,
 	})
 	if err != nil {
@@ -107,7 +100,7 @@ func (f *fixture) do(method, path, id string, csrf bool) *httptest.ResponseRecor
 }
 
 func TestSessionsListsOwnSessionsNewestFirst(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t)
 	idA, hA := f.login("alice", "sid-1", "Firefox on Linux")
 	f.clock.now = f.clock.now.Add(time.Minute)
 	idB, hB := f.login("alice", "sid-2", "Safari on iOS")
@@ -161,7 +154,7 @@ func TestSessionsListsOwnSessionsNewestFirst(t *testing.T) {
 }
 
 func TestSessionsLeavesOutExpiredSessions(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t)
 	_, hOld := f.login("alice", "", "old")
 	f.clock.now = f.clock.now.Add(9 * time.Minute)
 	id, hNew := f.login("alice", "", "new")
@@ -175,7 +168,7 @@ func TestSessionsLeavesOutExpiredSessions(t *testing.T) {
 }
 
 func TestSessionsEndsAnotherOwnSession(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t)
 	idA, hA := f.login("alice", "", "a")
 	idB, _ := f.login("alice", "", "b")
 	w := f.do("DELETE", "/bff/sessions/"+hA, idB, true)
@@ -197,7 +190,7 @@ func TestSessionsEndsAnotherOwnSession(t *testing.T) {
 }
 
 func TestSessionsEndsCurrentSessionAndClearsCookie(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t)
 	id, h := f.login("alice", "", "a")
 	w := f.do("DELETE", "/bff/sessions/"+h, id, true)
 	if w.Code != http.StatusNoContent {
@@ -213,7 +206,7 @@ func TestSessionsEndsCurrentSessionAndClearsCookie(t *testing.T) {
 }
 
 func TestSessionsCannotEndSomeoneElses(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t)
 	idA, _ := f.login("alice", "", "a")
 	idBob, hBob := f.login("bob", "", "b")
 	other := f.do("DELETE", "/bff/sessions/"+hBob, idA, true)
@@ -247,7 +240,7 @@ func TestSessionsCannotEndSomeoneElses(t *testing.T) {
 }
 
 func TestSessionsEndsAllButCurrent(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t)
 	idA, _ := f.login("alice", "", "a")
 	idB, _ := f.login("alice", "", "b")
 	idC, _ := f.login("alice", "", "c")
@@ -267,7 +260,7 @@ func TestSessionsEndsAllButCurrent(t *testing.T) {
 }
 
 func TestSessionsRefusals(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t)
 	idA, hA := f.login("alice", "", "a")
 	idB, _ := f.login("alice", "", "b")
 	tests := []struct {
@@ -300,18 +293,5 @@ func TestSessionsRefusals(t *testing.T) {
 	}
 	if !f.alive(idA) || !f.alive(idB) {
 		t.Error("a refused request ended a session")
-	}
-}
-
-func TestSessionsWithoutListingStoreIsNotImplemented(t *testing.T) {
-	f := newFixture(t, false)
-	id, h := f.login("alice", "", "a")
-	for _, req := range [][2]string{{"GET", "/bff/sessions"}, {"DELETE", "/bff/sessions"}, {"DELETE", "/bff/sessions/" + h}} {
-		if w := f.do(req[0], req[1], id, true); w.Code != http.StatusNotImplemented {
-			t.Errorf("%s %s: status = %d, want 501", req[0], req[1], w.Code)
-		}
-	}
-	if !f.alive(id) {
-		t.Error("the session was ended")
 	}
 }

@@ -123,11 +123,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	useRedisLogger(logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := metrics.New(reg)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatehouse serve:", err)
-		return 1
-	}
 	tr, err := tracing.New(ctx, tracing.Options{
 		OTLPEndpoint: cfg.Tracing.OTLPEndpoint,
 		ServiceName:  cfg.Tracing.ServiceName,
@@ -143,7 +138,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer cancel()
 		tr.Shutdown(sctx)
 	}()
-	gw, err := gatehouse.New(cfg, gatehouse.WithLogger(logger), gatehouse.WithMetrics(m), gatehouse.WithTracing(tr))
+	gwOpts := []gatehouse.Option{gatehouse.WithLogger(logger), gatehouse.WithMetrics(reg)}
+	if tr.Enabled() {
+		gwOpts = append(gwOpts, gatehouse.WithTracerProvider(tr.TracerProvider()))
+	}
+	gw, err := gatehouse.New(cfg, gwOpts...)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse serve:", err)
 		return 1
@@ -187,6 +186,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "gatehouse serve: admin listener:", err)
 			return 1
 		}
+		if err := admin.BoundCheck(aln, cfg.Admin.Token); err != nil {
+			aln.Close()
+			fmt.Fprintln(stderr, "gatehouse serve:", err)
+			return 2
+		}
 		adminAddr = aln.Addr().String()
 		go func() { errc <- server.Run(ctx, aln, mux, adminOpts) }()
 	}
@@ -212,7 +216,7 @@ func banner(w io.Writer, cfg *config.Config, addr, adminAddr string) {
 	for _, r := range cfg.Routes {
 		fmt.Fprintf(w, "  route      %s -> %s (token: %s)\n", r.Prefix, r.Upstream, r.Token)
 	}
-	if strings.HasPrefix(cfg.Server.PublicURL, "http://") || cfg.Session.Store == "memory" {
+	if strings.HasPrefix(cfg.Server.PublicURL, "http://") || cfg.Session.Store == config.StoreMemory {
 		fmt.Fprintln(w, "  note: plain-http loopback URL or memory store: fit for development only")
 	}
 }

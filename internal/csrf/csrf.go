@@ -21,17 +21,13 @@ var (
 	ErrMissingOrigin = errors.New("csrf: websocket handshake without origin")
 )
 
-// Defaults for [Options].
-const (
-	DefaultHeaderName  = "X-CSRF"
-	DefaultHeaderValue = "1"
-)
-
 // Options configures a [Protection].
 type Options struct {
-	// HeaderName is the anti-forgery request header. Default "X-CSRF".
+	// HeaderName is the anti-forgery request header (bff.csrf_header).
+	// Required.
 	HeaderName string
-	// HeaderValue is the value the header must have. Default "1".
+	// HeaderValue is the value the header must have (bff.csrf_value).
+	// Required.
 	HeaderValue string
 	// Origin is Gatehouse's public origin, "scheme://host[:port]", such as
 	// "https://app.example". A trailing "/" is accepted. Required.
@@ -39,30 +35,32 @@ type Options struct {
 	// TrustedOrigins are further origins whose pages may call the API, for
 	// an application served from another origin than Gatehouse.
 	TrustedOrigins []string
+	// OnReject, when set, is called for every rejected request with the
+	// reason: "header", "cross_origin" or "websocket_origin".
+	OnReject func(reason string)
 }
 
 // Protection checks API requests for cross-site request forgery. It is safe
 // for concurrent use.
 type Protection struct {
-	header  string
-	value   string
-	origin  string
-	trusted []string
+	header   string
+	value    string
+	origin   string
+	trusted  []string
+	onReject func(string)
 }
 
 // New returns a Protection configured by opts.
 func New(opts Options) (*Protection, error) {
 	p := &Protection{
-		header: http.CanonicalHeaderKey(opts.HeaderName),
-		value:  opts.HeaderValue,
-	}
-	if opts.HeaderName == "" {
-		p.header = DefaultHeaderName
+		header:   http.CanonicalHeaderKey(opts.HeaderName),
+		value:    opts.HeaderValue,
+		onReject: opts.OnReject,
 	}
 	if p.value == "" {
-		p.value = DefaultHeaderValue
+		return nil, errors.New("csrf: a header value is required")
 	}
-	if !validToken(p.header) {
+	if !httpx.ValidToken(p.header) {
 		return nil, fmt.Errorf("csrf: invalid header name %q", opts.HeaderName)
 	}
 	if opts.Origin == "" {
@@ -98,6 +96,21 @@ func configOrigin(s string) (string, error) {
 // package documentation. The returned error wraps [ErrMissingHeader],
 // [ErrCrossOrigin] or [ErrMissingOrigin].
 func (p *Protection) Check(r *http.Request) error {
+	err := p.check(r)
+	if err != nil && p.onReject != nil {
+		reason := "cross_origin"
+		switch {
+		case errors.Is(err, ErrMissingHeader):
+			reason = "header"
+		case errors.Is(err, ErrMissingOrigin):
+			reason = "websocket_origin"
+		}
+		p.onReject(reason)
+	}
+	return err
+}
+
+func (p *Protection) check(r *http.Request) error {
 	origins := r.Header.Values("Origin")
 	if len(origins) > 1 {
 		return fmt.Errorf("%w: several origin headers", ErrCrossOrigin)
@@ -118,7 +131,7 @@ func (p *Protection) Check(r *http.Request) error {
 		}
 	}
 
-	if isWebSocket(r) {
+	if httpx.IsWebSocket(r) {
 		if !hasOrigin {
 			return ErrMissingOrigin
 		}
@@ -152,51 +165,19 @@ func (p *Protection) Check(r *http.Request) error {
 }
 
 // Handler returns a handler that runs next only for requests passing
-// [Protection.Check] and answers others with 403 and a JSON error
-// "csrf_failed".
+// [Protection.Check] and answers others with [Reject].
 func (p *Protection) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := p.Check(r); err != nil {
-			httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The request failed the anti-forgery check.")
+			Reject(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// isWebSocket reports whether r is a WebSocket opening handshake
-// (RFC 6455 §4.1).
-func isWebSocket(r *http.Request) bool {
-	return hasToken(r.Header.Values("Connection"), "upgrade") &&
-		hasToken(r.Header.Values("Upgrade"), "websocket")
-}
-
-// hasToken reports whether a comma-separated header list contains token,
-// ignoring case.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// validToken reports whether s is a valid HTTP header field name
-// (RFC 9110 §5.1).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
+// Reject answers a request that failed Check: 403 with the JSON error
+// "csrf_failed".
+func Reject(w http.ResponseWriter, r *http.Request) {
+	httpx.JSONError(w, r, http.StatusForbidden, "csrf_failed", "The anti-forgery header is missing or the request is cross-site.")
 }

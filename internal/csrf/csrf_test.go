@@ -10,7 +10,7 @@ import (
 
 func newProtection(t *testing.T) *Protection {
 	t.Helper()
-	p, err := New(Options{Origin: "https://App.Example:443/", TrustedOrigins: []string{"https://admin.example"}})
+	p, err := New(Options{HeaderName: "X-CSRF", HeaderValue: "1", Origin: "https://App.Example:443/", TrustedOrigins: []string{"https://admin.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,12 +96,14 @@ func TestCustomHeader(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	for _, o := range []Options{
-		{},
-		{Origin: "app.example"},
-		{Origin: "https://app.example/path"},
-		{Origin: "ftp://app.example"},
-		{Origin: "https://app.example", TrustedOrigins: []string{"*"}},
-		{Origin: "https://app.example", HeaderName: "X CSRF"},
+		{HeaderName: "X-CSRF", HeaderValue: "1"},
+		{HeaderName: "X-CSRF", HeaderValue: "1", Origin: "app.example"},
+		{HeaderName: "X-CSRF", HeaderValue: "1", Origin: "https://app.example/path"},
+		{HeaderName: "X-CSRF", HeaderValue: "1", Origin: "ftp://app.example"},
+		{HeaderName: "X-CSRF", HeaderValue: "1", Origin: "https://app.example", TrustedOrigins: []string{"*"}},
+		{HeaderName: "X CSRF", HeaderValue: "1", Origin: "https://app.example"},
+		{HeaderValue: "1", Origin: "https://app.example"},
+		{HeaderName: "X-CSRF", Origin: "https://app.example"},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) succeeded, want error", o)

@@ -9,7 +9,7 @@ import (
 )
 
 func ExampleProtection_Check() {
-	p, err := csrf.New(csrf.Options{Origin: "https://app.example"})
+	p, err := csrf.New(csrf.Options{HeaderName: "X-CSRF", HeaderValue: "1", Origin: "https://app.example"})
 	if err != nil {
 		panic(err)
 	}

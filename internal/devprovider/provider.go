@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/config"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -308,21 +309,13 @@ func checkIssuer(issuer string) (string, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "", fmt.Errorf("devprovider: issuer %q: scheme must be http or https", issuer)
 	}
-	if !isLoopbackHost(u.Hostname()) {
+	if !config.IsLoopback(u.Hostname()) {
 		return "", fmt.Errorf("devprovider: issuer %q: host must be loopback (development provider)", issuer)
 	}
 	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return "", fmt.Errorf("devprovider: issuer %q: must be scheme://host[:port] only", issuer)
 	}
 	return issuer, nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func newClient(c Client, idTTL time.Duration) (*client, error) {
@@ -364,7 +357,7 @@ func newClient(c Client, idTTL time.Duration) (*client, error) {
 	}
 	if c.BackchannelLogoutURI != "" {
 		u, err := url.Parse(c.BackchannelLogoutURI)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !isLoopbackHost(u.Hostname()) {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !config.IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("devprovider: client %q: back-channel logout URI must be an http(s) URL on a loopback host", c.ID)
 		}
 	}

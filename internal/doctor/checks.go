@@ -78,7 +78,7 @@ func (d *doctor) backchannel(m provider.Metadata) {
 
 // revocation: RFC 7009; Duende-compatible logout revokes the refresh token.
 func (d *doctor) revocation(m provider.Metadata) {
-	revoke := d.cfg.OIDC.RevokeOnLogout == nil || *d.cfg.OIDC.RevokeOnLogout
+	revoke := d.cfg.OIDC.RevokesOnLogout()
 	switch {
 	case m.RevocationEndpoint != "":
 		d.addf(Pass, "revocation", "", "the provider has a revocation endpoint (RFC 7009); revoke_on_logout is %t", revoke)
@@ -106,7 +106,7 @@ func (d *doctor) endSession(m provider.Metadata) {
 func (d *doctor) dpop(m provider.Metadata) {
 	supported := slices.Contains(m.DPoPSigningAlgValuesSupported, "ES256")
 	switch {
-	case supported && d.cfg.OIDC.DPoP != "off":
+	case supported && d.cfg.OIDC.DPoP != config.DPoPOff:
 		d.add(Pass, "dpop", "the provider offers DPoP with ES256: access tokens are bound to a per-session key and useless if stolen from an API or a log", "")
 	case supported:
 		d.add(Warn, "dpop", "the provider offers DPoP but oidc.dpop is off: access tokens are bearer tokens",

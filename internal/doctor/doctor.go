@@ -12,7 +12,6 @@ import (
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
-	"github.com/gatehouse-bff/gatehouse/internal/session"
 )
 
 // Status is the outcome of one check.
@@ -131,7 +130,7 @@ type Options struct {
 	Now func() time.Time
 	// Store, when set, is pinged instead of a store Run builds from the
 	// configuration (Run builds one for store: redis only).
-	Store session.Pinger
+	Store interface{ Ping(context.Context) error }
 }
 
 // Clock skew thresholds against the provider's Date header. ID token

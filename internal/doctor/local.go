@@ -55,7 +55,7 @@ func (d *doctor) cookie() {
 	case s.SameSite == "strict" && crossSite:
 		d.addf(Warn, "cookie", "keep strict if the SPA loads its session state with fetch (as with /bff/user); set session.same_site: lax if pages are rendered from the session on navigation",
 			"cookie %s is HttpOnly, Secure, host-only, SameSite=Strict; the provider (%s) looks like another site (judged from the last two host labels), so the cookie is not sent on the navigation back from it or from any link on another site: the first page load after login looks signed out",
-			s.CookieName, iss.Host)
+			s.CookieName, d.cfg.OIDC.Issuer)
 	case s.SameSite == "strict":
 		d.addf(Pass, "cookie", "",
 			"cookie %s is HttpOnly, Secure, host-only, SameSite=Strict; the provider looks like the same site, so its redirects carry the cookie", s.CookieName)
@@ -68,7 +68,10 @@ func (d *doctor) cookie() {
 
 func (d *doctor) tls() {
 	cfg := d.cfg.Server
-	u, _ := url.Parse(cfg.PublicURL)
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil {
+		u = &url.URL{}
+	}
 	if u.Scheme == "https" {
 		d.addf(Pass, "tls", "", "public_url %s uses https", cfg.PublicURL)
 	} else {
@@ -117,7 +120,7 @@ func (d *doctor) tls() {
 func (d *doctor) keys() {
 	s := d.cfg.Session
 	if len(s.Keys) == 0 {
-		if s.Store == "memory" {
+		if s.Store == config.StoreMemory {
 			d.add(Info, "keys", "no session.keys: the memory store seals sessions with a random per-process key", "")
 			return
 		}

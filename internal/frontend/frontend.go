@@ -264,7 +264,7 @@ func newUpstream(opts Options) (http.Handler, error) {
 				return
 			}
 			log.LogAttrs(r.Context(), slog.LevelWarn, "frontend: dev server unreachable",
-				slog.String("request_id", httpx.RequestID(r.Context())), slog.Any("error", err))
+				slog.Any("err", err))
 			httpx.Page(w, r, http.StatusBadGateway, "Bad gateway", "The frontend server could not be reached.", "")
 		},
 	}
@@ -273,7 +273,7 @@ func newUpstream(opts Options) (http.Handler, error) {
 			http.NotFound(w, r)
 			return
 		}
-		if r.Header.Get("Upgrade") != "" {
+		if httpx.IsUpgrade(r) {
 			// The HMR WebSocket stays open for the whole session.
 			rc := http.NewResponseController(w)
 			rc.SetReadDeadline(time.Time{})

@@ -10,7 +10,7 @@ import (
 // empty) or "json"; level is "debug", "info" (the default when empty),
 // "warn" or "error", in any case, optionally with an offset such as
 // "info+2" as slog.Level accepts. The logger redacts credentials (see
-// Redact).
+// Redact) and adds the request id from the context (see WithRequestID).
 func New(format, level string, w io.Writer) (*slog.Logger, error) {
 	lvl := slog.LevelInfo
 	if level != "" {
@@ -28,5 +28,5 @@ func New(format, level string, w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("logging: unknown format %q (want text or json)", format)
 	}
-	return slog.New(Redact(h)), nil
+	return slog.New(WithRequestID(Redact(h))), nil
 }

@@ -326,3 +326,28 @@ func TestAccessLogKeepsStreamingAndUpgrades(t *testing.T) {
 		t.Errorf("statuses = %v", statuses)
 	}
 }
+
+func TestRequestIDFromContext(t *testing.T) {
+	var buf bytes.Buffer
+	l := ForGatehouse(slog.New(slog.NewJSONHandler(&buf, nil)))
+	ctx := httpx.WithRequestID(context.Background(), "rid-1")
+	l.InfoContext(ctx, "with id", "token", "secret-value")
+	l.InfoContext(ctx, "own id", RequestIDKey, "rid-2")
+	l.InfoContext(context.Background(), "no id")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines: %s", len(lines), buf.String())
+	}
+	for i, want := range []string{`"request_id":"rid-1"`, `"request_id":"rid-2"`, ""} {
+		if want != "" && !strings.Contains(lines[i], want) {
+			t.Errorf("line %d = %s; want %s", i, lines[i], want)
+		}
+		if want == "" && strings.Contains(lines[i], "request_id") {
+			t.Errorf("line %d = %s; want no request id", i, lines[i])
+		}
+		if strings.Count(lines[i], "request_id") > 1 || strings.Contains(lines[i], "secret-value") {
+			t.Errorf("line %d = %s", i, lines[i])
+		}
+	}
+	ForGatehouse(nil).InfoContext(ctx, "discarded")
+}

@@ -29,7 +29,7 @@ func FuzzCallback(f *testing.F) {
 	// The provider cannot be reached: whatever passes the local checks
 	// must still fail closed.
 	h, err := New(Options{Provider: provider.NewSource(provider.Options{Issuer: "http://127.0.0.1:1"}, time.Hour),
-		Sessions: mgr, Once: store, Ring: ring})
+		Sessions: mgr, Ring: ring})
 	if err != nil {
 		f.Fatal(err)
 	}

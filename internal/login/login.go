@@ -21,8 +21,6 @@ import (
 type Options struct {
 	Provider *provider.Source
 	Sessions *session.Manager
-	// Once records used states; required.
-	Once session.OnceStore
 	// Ring seals transaction cookies; derive it for this use only.
 	Ring *seal.Ring
 	// UserInfo merges UserInfo claims into the session at login.
@@ -46,8 +44,8 @@ type Handler struct {
 
 // New returns a Handler.
 func New(opts Options) (*Handler, error) {
-	if opts.Provider == nil || opts.Sessions == nil || opts.Once == nil || opts.Ring == nil {
-		return nil, errors.New("login: provider, sessions, once store and ring are required")
+	if opts.Provider == nil || opts.Sessions == nil || opts.Ring == nil {
+		return nil, errors.New("login: provider, sessions and ring are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -80,7 +78,7 @@ func (h *Handler) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.opts.Provider.Get(r.Context())
 	if err != nil {
-		h.opts.Logger.ErrorContext(r.Context(), "login: provider unavailable", "request_id", httpx.RequestID(r.Context()), "err", err)
+		h.opts.Logger.ErrorContext(r.Context(), "login: provider unavailable", "err", err)
 		httpx.Page(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "The identity provider cannot be reached right now. Please try again shortly.", "")
 		return
 	}
@@ -129,7 +127,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, "callback state matches no transaction of this browser", err)
 		return
 	}
-	first, err := h.opts.Once.Once(ctx, "state:"+stateID(state), txTTL)
+	first, err := h.opts.Sessions.Once(ctx, "state:"+stateID(state), txTTL)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -229,7 +227,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnLogin != nil {
 		h.opts.OnLogin(ctx, s)
 	}
-	h.opts.Logger.InfoContext(ctx, "login: session started", "request_id", httpx.RequestID(ctx), "sub", s.Subject, "session", s.Handle)
+	h.opts.Logger.InfoContext(ctx, "login: session started", "sub", s.Subject, "session", s.Handle)
 	httpx.NoStore(w.Header())
 	http.Redirect(w, r, tx.ReturnURL, http.StatusFound)
 }
@@ -238,7 +236,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 // A silent login (prompt=none) that needs interaction returns to the app
 // with the error code in the query, so the SPA can decide what to do.
 func (h *Handler) providerError(w http.ResponseWriter, r *http.Request, tx *transaction, code string) {
-	h.opts.Logger.InfoContext(r.Context(), "login: provider answered with an error", "request_id", httpx.RequestID(r.Context()), "error", code)
+	h.opts.Logger.InfoContext(r.Context(), "login: provider answered with an error", "provider_error", code)
 	if tx.Prompt == "none" && slices.Contains([]string{"login_required", "interaction_required", "consent_required", "account_selection_required"}, code) {
 		u, _ := url.Parse(tx.ReturnURL)
 		q := u.Query()
@@ -258,13 +256,13 @@ func (h *Handler) providerError(w http.ResponseWriter, r *http.Request, tx *tran
 // reject answers a callback that fails a security check: 400, a plain page,
 // no session; the detail goes only to the log.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, what string, err error) {
-	h.opts.Logger.WarnContext(r.Context(), "login: "+what, "request_id", httpx.RequestID(r.Context()), "err", err)
+	h.opts.Logger.WarnContext(r.Context(), "login: "+what, "err", err)
 	httpx.Page(w, r, http.StatusBadRequest, "Sign-in failed", "The sign-in response could not be verified. Please start again.", "/")
 }
 
 // fail answers an internal or provider failure: 502/503, a plain page.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	h.opts.Logger.ErrorContext(r.Context(), "login: failed", "request_id", httpx.RequestID(r.Context()), "err", err)
+	h.opts.Logger.ErrorContext(r.Context(), "login: failed", "err", err)
 	httpx.Page(w, r, http.StatusServiceUnavailable, "Sign-in unavailable", "Sign-in could not be completed right now. Please try again shortly.", "/")
 }
 

@@ -28,19 +28,28 @@ func (m *Metrics) Middleware(route func(*http.Request) string, next http.Handler
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := route(r)
-		start := time.Now()
-		inFlight := m.inFlight.WithLabelValues(name)
-		inFlight.Inc()
-		defer inFlight.Dec()
-		sw := httpx.NewRecorder(w)
-		next.ServeHTTP(sw, r)
-		code := sw.StatusCode()
-		m.requests.WithLabelValues(name, method(r.Method), strconv.Itoa(code)).Inc()
-		if code != http.StatusSwitchingProtocols {
-			m.requestDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
-		}
+		m.Serve(route(r), w, r, next.ServeHTTP)
 	})
+}
+
+// Serve runs serve for r and records it as Middleware does, under route.
+// A nil m just runs serve.
+func (m *Metrics) Serve(route string, w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request)) {
+	if m == nil {
+		serve(w, r)
+		return
+	}
+	start := time.Now()
+	inFlight := m.inFlight.WithLabelValues(route)
+	inFlight.Inc()
+	defer inFlight.Dec()
+	sw := httpx.NewRecorder(w)
+	serve(sw, r)
+	code := sw.StatusCode()
+	m.requests.WithLabelValues(route, method(r.Method), strconv.Itoa(code)).Inc()
+	if code != http.StatusSwitchingProtocols {
+		m.requestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	}
 }
 
 // method bounds the method label: request methods are client-chosen.

@@ -6,10 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/gatehouse-bff/gatehouse/internal/session"
 )
 
 // Metrics records Gatehouse's metrics. Its methods are safe for concurrent
@@ -186,14 +185,14 @@ func (m *Metrics) ProviderCall(op string, d time.Duration, err error) {
 }
 
 // StoreCall records a session store operation op, its duration d, and
-// whether it failed. session.ErrNotFound is an answer, not a failure, and
+// whether it failed. store.ErrNotFound is an answer, not a failure, and
 // is not counted as an error.
 func (m *Metrics) StoreCall(op string, d time.Duration, err error) {
 	if m == nil {
 		return
 	}
 	m.storeCalls.WithLabelValues(op).Observe(d.Seconds())
-	if err != nil && !errors.Is(err, session.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		m.storeErrors.WithLabelValues(op).Inc()
 	}
 }

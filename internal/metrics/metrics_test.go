@@ -20,7 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
@@ -164,7 +165,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	}
 	s := memstore.New(memstore.Options{SweepInterval: -1})
 	defer s.Close()
-	if InstrumentStore(nil, s) != session.Store(s) {
+	if InstrumentStore(nil, s) != store.Store(s) {
 		t.Error("nil InstrumentStore wrapped the store")
 	}
 	if InstrumentRoundTripper(nil, "token", nil) != http.DefaultTransport {
@@ -184,8 +185,8 @@ func TestCountersByLabel(t *testing.T) {
 	m.RateLimited("backchannel")
 	m.ProviderCall("jwks", 2*time.Second, nil)
 	m.ProviderCall("jwks", time.Second, errors.New("x"))
-	m.StoreCall("get", time.Millisecond, session.ErrNotFound)
-	m.StoreCall("get", time.Millisecond, fmt.Errorf("wrapped: %w", session.ErrNotFound))
+	m.StoreCall("get", time.Millisecond, store.ErrNotFound)
+	m.StoreCall("get", time.Millisecond, fmt.Errorf("wrapped: %w", store.ErrNotFound))
 	m.StoreCall("update", time.Millisecond, errors.New("down"))
 	tests := []struct {
 		name string
@@ -387,60 +388,20 @@ func TestInstrumentRoundTripper(t *testing.T) {
 	}
 }
 
-// fakeStore implements session.Store and every optional interface, failing
-// with err.
-type fakeStore struct{ err error }
-
-func (f *fakeStore) Get(context.Context, string) (*session.Record, error) { return nil, f.err }
-func (f *fakeStore) Create(context.Context, *session.Record) error        { return f.err }
-func (f *fakeStore) Update(context.Context, *session.Record) error        { return f.err }
-func (f *fakeStore) Touch(context.Context, string, time.Time, time.Time) error {
-	return f.err
-}
-func (f *fakeStore) Delete(context.Context, string) error { return f.err }
-func (f *fakeStore) DeleteBySID(context.Context, string, string) ([]string, error) {
-	return nil, f.err
-}
-func (f *fakeStore) DeleteBySubject(context.Context, string, string) ([]string, error) {
-	return nil, f.err
-}
-func (f *fakeStore) Close() error { return nil }
-func (f *fakeStore) ListBySubject(context.Context, string, string) ([]*session.Record, error) {
-	return nil, f.err
-}
-func (f *fakeStore) Once(context.Context, string, time.Duration) (bool, error) { return false, f.err }
-func (f *fakeStore) Ping(context.Context) error                                { return f.err }
-func (f *fakeStore) Sweep(context.Context, time.Time) (int, error)             { return 0, f.err }
-
-type caps struct{ lister, once, pinger, sweeper bool }
-
-func capsOf(s session.Store) caps {
-	_, l := s.(session.Lister)
-	_, o := s.(session.OnceStore)
-	_, p := s.(session.Pinger)
-	_, w := s.(session.Sweeper)
-	return caps{l, o, p, w}
-}
-
-// restrict returns a store with the methods of f that c names, and no
-// others.
 func TestInstrumentStoreRecordsEveryOperation(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newMetrics(t)
 	fail := errors.New("store down")
-	s := InstrumentStore(m, &fakeStore{err: fail})
+	s := InstrumentStore(m, &testkit.FailingStore{Err: fail})
 	calls := map[string]func() error{
-		"get":               func() error { _, err := s.Get(ctx, "k"); return err },
-		"create":            func() error { return s.Create(ctx, &session.Record{}) },
-		"update":            func() error { return s.Update(ctx, &session.Record{}) },
-		"touch":             func() error { return s.Touch(ctx, "k", time.Time{}, time.Time{}) },
-		"delete":            func() error { return s.Delete(ctx, "k") },
-		"delete_by_sid":     func() error { _, err := s.DeleteBySID(ctx, "i", "s"); return err },
-		"delete_by_subject": func() error { _, err := s.DeleteBySubject(ctx, "i", "s"); return err },
-		"list_by_subject":   func() error { _, err := s.(session.Lister).ListBySubject(ctx, "i", "s"); return err },
-		"once":              func() error { _, err := s.(session.OnceStore).Once(ctx, "k", time.Second); return err },
-		"ping":              func() error { return s.(session.Pinger).Ping(ctx) },
-		"sweep":             func() error { _, err := s.(session.Sweeper).Sweep(ctx, time.Now()); return err },
+		"get":             func() error { _, err := s.Get(ctx, "k"); return err },
+		"create":          func() error { return s.Create(ctx, &store.Record{}) },
+		"update":          func() error { return s.Update(ctx, &store.Record{}) },
+		"delete":          func() error { return s.Delete(ctx, "k") },
+		"delete_matching": func() error { _, err := s.DeleteMatching(ctx, store.Filter{Issuer: "i", SID: "s"}); return err },
+		"list":            func() error { _, err := s.List(ctx, store.Filter{Issuer: "i", Subject: "s"}); return err },
+		"once":            func() error { _, err := s.Once(ctx, "k", time.Second); return err },
+		"ping":            func() error { return s.Ping(ctx) },
 	}
 	for op, call := range calls {
 		if err := call(); !errors.Is(err, fail) {
@@ -461,17 +422,14 @@ func TestInstrumentStoreWithMemstore(t *testing.T) {
 	inner := memstore.New(memstore.Options{SweepInterval: -1})
 	s := InstrumentStore(m, inner)
 	defer s.Close()
-	if capsOf(s) != capsOf(inner) {
-		t.Fatalf("capabilities %+v, inner %+v", capsOf(s), capsOf(inner))
-	}
-	rec := &session.Record{Key: "k", Issuer: "i", Subject: "s", ExpiresAt: time.Now().Add(time.Hour), Data: []byte("d")}
+	rec := &store.Record{Key: "k", Issuer: "i", Subject: "s", ExpiresAt: time.Now().Add(time.Hour), Data: []byte("d")}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Get(ctx, "k"); err != nil || string(got.Data) != "d" {
 		t.Fatalf("Get = %v, %v", got, err)
 	}
-	if _, err := s.Get(ctx, "missing"); !errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Get(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get missing: %v", err)
 	}
 	if n := histogramCount(t, m.storeCalls, "get"); n != 2 {

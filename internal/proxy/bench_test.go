@@ -32,21 +32,20 @@ func benchRequest() *http.Request {
 	return r
 }
 
-// BenchmarkProxy measures an authenticated API call through ServeRoute:
+// BenchmarkProxy measures an authenticated API call through Forward:
 // header sanitising, token injection and the leak guard included.
 func BenchmarkProxy(b *testing.B) {
 	up := benchUpstream(b)
-	p := newProxy(b, []Route{{Prefix: "/api/", Upstream: mustURL(b, up.URL), Token: TokenUser}}, testOptions(b))
+	p := newProxy(b, []Route{{Prefix: "/api/", Upstream: mustURL(b, up.URL)}}, testOptions(b))
 	req := benchRequest()
-	req = req.WithContext(WithToken(req.Context(), testToken))
-	route, ok := p.Match(req)
+	m, ok := p.Match(req)
 	if !ok {
 		b.Fatal("no route")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		p.ServeRoute(w, req, route)
+		p.Forward(w, req, m, Credential{Token: testToken})
 		if w.Code != 200 || w.Body.Len() != len(benchBody) {
 			b.Fatalf("status %d, %d bytes", w.Code, w.Body.Len())
 		}

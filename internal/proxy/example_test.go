@@ -22,7 +22,6 @@ func Example() {
 	p, err := proxy.New([]proxy.Route{{
 		Prefix:      "/api/",
 		Upstream:    upstream,
-		Token:       proxy.TokenUser,
 		StripPrefix: true,
 		Timeout:     10 * time.Second,
 	}}, proxy.Options{PublicURL: public, CookiePrefix: "__Host-gatehouse"})
@@ -31,14 +30,13 @@ func Example() {
 	}
 
 	r := httptest.NewRequest("GET", "/api/orders", nil)
-	route, ok := p.Match(r)
+	m, ok := p.Match(r)
 	if !ok {
 		log.Fatal("no route")
 	}
 	// The gateway obtains the token for the session; here it is fixed.
-	r = r.WithContext(proxy.WithToken(r.Context(), "access-token"))
 	w := httptest.NewRecorder()
-	p.ServeRoute(w, r, route)
+	p.Forward(w, r, m, proxy.Credential{Token: "access-token"})
 	fmt.Println(w.Code, w.Body.String())
 	// Output: 200 /v1/orders token=true
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzMatch(f *testing.F) {
@@ -13,9 +14,9 @@ func FuzzMatch(f *testing.F) {
 	}
 	up, _ := url.Parse("http://127.0.0.1:1/base/")
 	p, err := New([]Route{
-		{Prefix: "/api/", Upstream: up, Token: TokenNone, StripPrefix: true},
-		{Prefix: "/api/v1/", Upstream: up, Token: TokenNone},
-		{Prefix: "/", Upstream: up, Token: TokenNone},
+		{Prefix: "/api/", Upstream: up, StripPrefix: true, Timeout: time.Second},
+		{Prefix: "/api/v1/", Upstream: up, Timeout: time.Second},
+		{Prefix: "/", Upstream: up, Timeout: time.Second},
 	}, Options{PublicURL: up, CookiePrefix: "g"})
 	if err != nil {
 		f.Fatal(err)
@@ -26,13 +27,13 @@ func FuzzMatch(f *testing.F) {
 			return
 		}
 		r := &http.Request{Method: "GET", URL: u, Header: http.Header{}}
-		route, ok := p.Match(r)
+		m, ok := p.Match(r)
 		if !ok {
 			return
 		}
 		path := u.Path
-		if !underPrefix(path, route.Prefix) {
-			t.Fatalf("%q matched %q but is not under it", target, route.Prefix)
+		if !underPrefix(path, m.Route.Prefix) || !underPrefix(m.path, m.Route.Prefix) {
+			t.Fatalf("%q matched %q but is not under it", target, m.Route.Prefix)
 		}
 		for _, seg := range strings.Split(path, "/") {
 			name, _, _ := strings.Cut(seg, ";")
@@ -44,12 +45,12 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("%q matched with an encoded or doubled separator", target)
 		}
 		for _, e := range p.entries {
-			if underPrefix(path, e.Prefix) && len(e.Prefix) > len(route.Prefix) {
-				t.Fatalf("%q matched %q, but %q is longer", target, route.Prefix, e.Prefix)
+			if underPrefix(path, e.Prefix) && len(e.Prefix) > len(m.Route.Prefix) {
+				t.Fatalf("%q matched %q, but %q is longer", target, m.Route.Prefix, e.Prefix)
 			}
 		}
 		// The stripped outbound path stays a clean absolute path.
-		esc := stripSegments(u.EscapedPath(), strings.Count(route.Prefix, "/")-1)
+		esc := stripSegments(u.EscapedPath(), strings.Count(m.Route.Prefix, "/")-1)
 		if !strings.HasPrefix(esc, "/") {
 			t.Fatalf("stripped path %q of %q is not absolute", esc, target)
 		}

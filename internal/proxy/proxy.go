@@ -18,27 +18,6 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 )
 
-// TokenMode says which access token a route sends upstream. The token layer
-// acts on it; the proxy only checks that routes needing a token got one.
-type TokenMode string
-
-// Token modes.
-const (
-	// TokenUser sends the signed-in user's access token; anonymous calls fail.
-	TokenUser TokenMode = "user"
-	// TokenClient sends a client-credentials token of Gatehouse itself.
-	TokenClient TokenMode = "client"
-	// TokenUserOrClient sends the user's token when signed in, else a client token.
-	TokenUserOrClient TokenMode = "user_or_client"
-	// TokenOptionalUser sends the user's token when signed in, else none.
-	TokenOptionalUser TokenMode = "optional_user"
-	// TokenNone never sends a token.
-	TokenNone TokenMode = "none"
-)
-
-// DefaultTimeout is the route Timeout used when a route leaves it zero.
-const DefaultTimeout = 30 * time.Second
-
 // Route is one API prefix forwarded to one upstream.
 type Route struct {
 	// Prefix is the request path prefix, starting and ending with "/", such
@@ -48,24 +27,15 @@ type Route struct {
 	// Upstream is the absolute http or https URL requests are sent to. Its
 	// path is joined in front of the forwarded path.
 	Upstream *url.URL
-	// Token selects the access token sent upstream.
-	Token TokenMode
 	// StripPrefix removes Prefix from the path before joining it to the
 	// upstream's path.
 	StripPrefix bool
 	// Timeout bounds the wait for the upstream's response headers. Bodies
-	// and upgraded connections are not limited. Zero means DefaultTimeout.
+	// and upgraded connections are not limited. Required (routes[].timeout).
 	Timeout time.Duration
 	// Methods lists the allowed request methods; empty allows all. Allowing
 	// GET allows HEAD.
 	Methods []string
-	// Audience is the audience to request a token for (token layer).
-	Audience string
-	// Resource is the RFC 8707 resource indicator to request a token for
-	// (token layer).
-	Resource string
-	// TokenExchange asks the token layer for an RFC 8693 exchanged token.
-	TokenExchange bool
 }
 
 // Options configures a [Proxy].
@@ -216,16 +186,8 @@ func (p *Proxy) newEntry(r Route) (*entry, error) {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return nil, bad("upstream must not have a query or fragment")
 	}
-	switch r.Token {
-	case TokenUser, TokenClient, TokenUserOrClient, TokenOptionalUser, TokenNone:
-	default:
-		return nil, bad("unknown token mode %q", r.Token)
-	}
-	if r.Timeout < 0 {
-		return nil, bad("timeout must not be negative")
-	}
-	if r.Timeout == 0 {
-		r.Timeout = DefaultTimeout
+	if r.Timeout <= 0 {
+		return nil, bad("timeout must be positive")
 	}
 	up := *u
 	r.Upstream = &up
@@ -241,7 +203,7 @@ func (p *Proxy) newEntry(r Route) (*entry, error) {
 		}
 		for _, m := range r.Methods {
 			m = strings.ToUpper(m)
-			if !validToken(m) {
+			if !httpx.ValidToken(m) {
 				return nil, bad("invalid method %q", m)
 			}
 			add(m)
@@ -255,36 +217,28 @@ func (p *Proxy) newEntry(r Route) (*entry, error) {
 	return e, nil
 }
 
-// validToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
+// Match is a request matched to a route: the route and the request's path
+// in clean form, decoded and escaped.
+type Match struct {
+	// Route belongs to the proxy that matched and must not be modified.
+	Route        *Route
+	path, escape string
 }
 
 // Match returns the route for r: the longest prefix under which r's path
 // falls. Paths not in clean form (see the package documentation) match
-// nothing. The returned Route belongs to p and must not be modified.
-func (p *Proxy) Match(r *http.Request) (*Route, bool) {
-	path, _, ok := cleanPath(r.URL)
+// nothing.
+func (p *Proxy) Match(r *http.Request) (Match, bool) {
+	path, escaped, ok := cleanPath(r.URL)
 	if !ok {
-		return nil, false
+		return Match{}, false
 	}
 	for _, e := range p.entries {
 		if underPrefix(path, e.Prefix) {
-			return &e.Route, true
+			return Match{Route: &e.Route, path: path, escape: escaped}, true
 		}
 	}
-	return nil, false
+	return Match{}, false
 }
 
 // Routes returns the proxy's routes, longest prefix first; they are the
@@ -297,36 +251,21 @@ func (p *Proxy) Routes() []*Route {
 	return out
 }
 
-type tokenKey struct{}
-
-// WithToken returns a context carrying the access token to send upstream;
-// "" means none.
-func WithToken(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, tokenKey{}, token)
+// Credential is what a forwarded request carries upstream. The zero value
+// carries nothing.
+type Credential struct {
+	// Token is the access token; "" sends none.
+	Token string
+	// Proof, when set, makes the token DPoP-bound: the upstream gets
+	// `Authorization: DPoP <token>` and a `DPoP` header made by Proof for
+	// the outgoing method and URL (RFC 9449 §7.1). Nil sends a bearer
+	// token (RFC 6750 §2.1).
+	Proof ProofFunc
 }
 
 // ProofFunc makes a DPoP proof (RFC 9449 §4) for a request with the given
 // method and URL, bound to the request's access token.
 type ProofFunc func(method, url string) (string, error)
-
-type proofKey struct{}
-
-// WithDPoP marks the token in ctx as DPoP-bound: the upstream gets
-// `Authorization: DPoP <token>` and a `DPoP` header made by proof for the
-// outgoing method and URL (RFC 9449 §7.1).
-func WithDPoP(ctx context.Context, proof ProofFunc) context.Context {
-	return context.WithValue(ctx, proofKey{}, proof)
-}
-
-func proofFrom(ctx context.Context) ProofFunc {
-	f, _ := ctx.Value(proofKey{}).(ProofFunc)
-	return f
-}
-
-func tokenFrom(ctx context.Context) string {
-	t, _ := ctx.Value(tokenKey{}).(string)
-	return t
-}
 
 // exchange is the state of one forwarded request.
 type exchange struct {
@@ -345,26 +284,15 @@ type exchangeKey struct{}
 
 var errUpstreamTimeout = errors.New("proxy: upstream response timeout")
 
-// ServeRoute forwards r to route's upstream. route must have come from
-// p.Match. The access token is taken from r's context (see [WithToken]); a
-// route whose mode requires a token answers 401 without one.
-func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, route *Route) {
+// Forward sends r to m's upstream with cred. m must have come from p.Match
+// for r, and r's context must carry the request id.
+func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Credential) {
 	ctx := r.Context()
 	rid := httpx.RequestID(ctx)
-	if rid == "" {
-		rid = httpx.NewRequestID()
-		ctx = httpx.WithRequestID(ctx, rid)
-		r = r.WithContext(ctx)
-	}
-	e := p.byRoute[route]
+	e := p.byRoute[m.Route]
 	if e == nil {
-		p.log.LogAttrs(ctx, slog.LevelError, "proxy: route does not belong to this proxy", slog.String("request_id", rid))
+		p.log.LogAttrs(ctx, slog.LevelError, "proxy: route does not belong to this proxy")
 		httpx.JSONError(w, r, http.StatusInternalServerError, "server_error", "The request could not be handled.")
-		return
-	}
-	path, escaped, ok := cleanPath(r.URL)
-	if !ok || !underPrefix(path, e.Prefix) {
-		httpx.JSONError(w, r, http.StatusNotFound, "not_found", "No route matches the request.")
 		return
 	}
 	if e.methods != nil && !e.methods[r.Method] {
@@ -372,21 +300,10 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, route *Route)
 		httpx.JSONError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The route does not allow this method.")
 		return
 	}
-	token := tokenFrom(ctx)
-	switch e.Token {
-	case TokenNone:
-		token = ""
-	case TokenUser, TokenClient, TokenUserOrClient:
-		if token == "" {
-			httpx.JSONError(w, r, http.StatusUnauthorized, "unauthorized", "The route needs an access token.")
-			return
-		}
-	}
-
-	x := &exchange{w: w, token: token, proof: proofFrom(ctx), requestID: rid, path: path, raw: escaped}
+	x := &exchange{w: w, token: cred.Token, proof: cred.Proof, requestID: rid, path: m.path, raw: m.escape}
 	if e.StripPrefix {
-		x.path = stripSegments(path, e.segments)
-		x.raw = stripSegments(escaped, e.segments)
+		x.path = stripSegments(m.path, e.segments)
+		x.raw = stripSegments(m.escape, e.segments)
 	}
 	ctx, x.cancel = context.WithCancelCause(ctx)
 	defer x.cancel(nil)
@@ -394,14 +311,14 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, route *Route)
 	defer x.timer.Stop()
 	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
 
-	if isUpgrade(r) {
+	if httpx.IsUpgrade(r) {
 		// An upgraded connection lives as long as both sides want; the
 		// server's deadlines for ordinary requests must not cut it.
 		rc := http.NewResponseController(w)
 		rc.SetReadDeadline(time.Time{})
 		rc.SetWriteDeadline(time.Time{})
 	}
-	if token == "" || !p.leakGuard {
+	if cred.Token == "" || !p.leakGuard {
 		e.rp.ServeHTTP(w, r)
 		return
 	}
@@ -425,7 +342,7 @@ func (p *Proxy) serveGuarded(e *entry, x *exchange, w http.ResponseWriter, r *ht
 		}
 		p.leaked()
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "proxy: blocked upstream response containing the access token",
-			slog.String("request_id", x.requestID), slog.String("route", e.Prefix), slog.String("upstream", e.Upstream.Host),
+			slog.String("route", e.Prefix), slog.String("upstream", e.Upstream.Host),
 			slog.Bool("aborted", g.committed))
 		if g.committed {
 			panic(http.ErrAbortHandler)
@@ -510,15 +427,14 @@ func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
 
 func (p *Proxy) errorHandler(e *entry, w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
-	x := exchangeFrom(ctx)
 	attrs := []slog.Attr{
-		slog.String("request_id", x.requestID), slog.String("route", e.Prefix),
-		slog.String("upstream", e.Upstream.Host), slog.Any("error", err),
+		slog.String("route", e.Prefix),
+		slog.String("upstream", e.Upstream.Host), slog.Any("err", err),
 	}
 	switch {
 	case errors.Is(err, errLeak):
 		p.leaked()
-		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: blocked upstream response headers containing the access token", attrs[:3]...)
+		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: blocked upstream response headers containing the access token", attrs[:2]...)
 		httpx.JSONError(w, r, http.StatusBadGateway, "upstream_leak_blocked", "The upstream response was blocked.")
 	case errors.Is(err, errUpstreamTimeout) || context.Cause(ctx) == errUpstreamTimeout:
 		p.log.LogAttrs(ctx, slog.LevelWarn, "proxy: upstream timed out", attrs...)
@@ -545,19 +461,4 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-}
-
-// isUpgrade reports whether r asks for a protocol upgrade.
-func isUpgrade(r *http.Request) bool {
-	if r.Header.Get("Upgrade") == "" {
-		return false
-	}
-	for _, v := range r.Header.Values("Connection") {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
 }

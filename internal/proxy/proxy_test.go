@@ -40,6 +40,11 @@ func testOptions(t testing.TB) Options {
 
 func newProxy(t testing.TB, routes []Route, opts Options) *Proxy {
 	t.Helper()
+	for i := range routes {
+		if routes[i].Timeout == 0 {
+			routes[i].Timeout = 30 * time.Second
+		}
+	}
 	p, err := New(routes, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -47,16 +52,18 @@ func newProxy(t testing.TB, routes []Route, opts Options) *Proxy {
 	return p
 }
 
-// gateway serves p the way Gatehouse does: match, attach the token, forward.
+// gateway serves p the way Gatehouse does: give the request an id, match,
+// forward with the credential.
 func gateway(t testing.TB, p *Proxy, token string) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route, ok := p.Match(r)
+		r = r.WithContext(httpx.WithRequestID(r.Context(), httpx.NewRequestID()))
+		m, ok := p.Match(r)
 		if !ok {
 			httpx.JSONError(w, r, http.StatusNotFound, "not_found", "")
 			return
 		}
-		p.ServeRoute(w, r.WithContext(WithToken(r.Context(), token)), route)
+		p.Forward(w, r, m, Credential{Token: token})
 	}))
 	t.Cleanup(s.Close)
 	return s
@@ -116,7 +123,7 @@ func errorCode(t testing.TB, body []byte) string {
 
 func TestUpstreamRequestHeaders(t *testing.T) {
 	rec := newRecorder(t)
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), Token: TokenUser}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL)}}, testOptions(t))
 	gw := gateway(t, p, testToken)
 
 	req, _ := http.NewRequest("GET", gw.URL+"/api/orders", nil)
@@ -195,12 +202,12 @@ func TestUpstreamRequestHeaders(t *testing.T) {
 
 func TestRequestIDFromContext(t *testing.T) {
 	rec := newRecorder(t)
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), Token: TokenNone}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL)}}, testOptions(t))
 	r := httptest.NewRequest("GET", "/api/x", nil)
 	r = r.WithContext(httpx.WithRequestID(r.Context(), "rid-123"))
-	route, _ := p.Match(r)
+	m, _ := p.Match(r)
 	w := httptest.NewRecorder()
-	p.ServeRoute(w, r, route)
+	p.Forward(w, r, m, Credential{})
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
 	}
@@ -209,43 +216,26 @@ func TestRequestIDFromContext(t *testing.T) {
 	}
 }
 
-func TestTokenModes(t *testing.T) {
+// TestCredential: the credential given is what the upstream gets, and a
+// browser's own Authorization header never passes.
+func TestCredential(t *testing.T) {
 	rec := newRecorder(t)
-	tests := []struct {
-		mode       TokenMode
-		token      string
-		status     int
-		wantBearer bool
+	for _, tt := range []struct {
+		token, want string
 	}{
-		{TokenUser, testToken, 200, true},
-		{TokenUser, "", 401, false},
-		{TokenClient, "", 401, false},
-		{TokenUserOrClient, "", 401, false},
-		{TokenOptionalUser, "", 200, false},
-		{TokenOptionalUser, testToken, 200, true},
-		{TokenNone, testToken, 200, false},
-	}
-	for _, tt := range tests {
-		t.Run(string(tt.mode)+"/"+map[bool]string{true: "token", false: "none"}[tt.token != ""], func(t *testing.T) {
-			rec.reqs = nil
-			p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), Token: tt.mode}}, testOptions(t))
-			req, _ := http.NewRequest("GET", gateway(t, p, tt.token).URL+"/api/x", nil)
-			req.Header.Set("Authorization", "Bearer from-browser")
-			res, _ := do(t, req)
-			if res.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d", res.StatusCode, tt.status)
-			}
-			if tt.status != 200 {
-				if len(rec.reqs) != 0 {
-					t.Fatal("upstream was called")
-				}
-				return
-			}
-			a := rec.last(t).Header.Get("Authorization")
-			if tt.wantBearer && a != "Bearer "+tt.token || !tt.wantBearer && a != "" {
-				t.Fatalf("Authorization = %q", a)
-			}
-		})
+		{testToken, "Bearer " + testToken},
+		{"", ""},
+	} {
+		rec.reqs = nil
+		p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL)}}, testOptions(t))
+		req, _ := http.NewRequest("GET", gateway(t, p, tt.token).URL+"/api/x", nil)
+		req.Header.Set("Authorization", "Bearer from-browser")
+		if res, _ := do(t, req); res.StatusCode != 200 {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+		if a := rec.last(t).Header.Get("Authorization"); a != tt.want {
+			t.Fatalf("token %q: Authorization = %q, want %q", tt.token, a, tt.want)
+		}
 	}
 }
 
@@ -299,10 +289,10 @@ func TestPaths(t *testing.T) {
 	rec := newRecorder(t)
 	base := rec.srv.URL + "/base/"
 	p := newProxy(t, []Route{
-		{Prefix: "/api/", Upstream: mustURL(t, base), Token: TokenNone, StripPrefix: true},
-		{Prefix: "/api/v2/", Upstream: mustURL(t, rec.srv.URL+"/v2"), Token: TokenNone},
-		{Prefix: "/raw/", Upstream: mustURL(t, base), Token: TokenNone},
-		{Prefix: "/", Upstream: mustURL(t, rec.srv.URL), Token: TokenNone},
+		{Prefix: "/api/", Upstream: mustURL(t, base), StripPrefix: true},
+		{Prefix: "/api/v2/", Upstream: mustURL(t, rec.srv.URL+"/v2")},
+		{Prefix: "/raw/", Upstream: mustURL(t, base)},
+		{Prefix: "/", Upstream: mustURL(t, rec.srv.URL)},
 	}, testOptions(t))
 	gw := gateway(t, p, "")
 	tests := []struct {
@@ -336,9 +326,9 @@ func TestPaths(t *testing.T) {
 func TestMatch(t *testing.T) {
 	u := mustURL(t, "http://127.0.0.1:1")
 	p := newProxy(t, []Route{
-		{Prefix: "/api/", Upstream: u, Token: TokenNone},
-		{Prefix: "/api/admin/", Upstream: u, Token: TokenNone},
-		{Prefix: "/files/", Upstream: u, Token: TokenNone},
+		{Prefix: "/api/", Upstream: u},
+		{Prefix: "/api/admin/", Upstream: u},
+		{Prefix: "/files/", Upstream: u},
 	}, testOptions(t))
 	tests := []struct {
 		target string
@@ -375,10 +365,10 @@ func TestMatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
 			r := httptest.NewRequest("GET", tt.target, nil)
-			route, ok := p.Match(r)
+			m, ok := p.Match(r)
 			got := ""
 			if ok {
-				got = route.Prefix
+				got = m.Route.Prefix
 			}
 			if got != tt.want {
 				t.Fatalf("Match(%q) = %q, want %q", tt.target, got, tt.want)
@@ -387,24 +377,18 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func TestServeRouteRejectsForeignPath(t *testing.T) {
+func TestForwardRejectsForeignRoute(t *testing.T) {
 	rec := newRecorder(t)
-	p := newProxy(t, []Route{
-		{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), Token: TokenNone},
-		{Prefix: "/b/", Upstream: mustURL(t, rec.srv.URL), Token: TokenNone},
-	}, testOptions(t))
-	route, _ := p.Match(httptest.NewRequest("GET", "/b/x", nil))
-	for _, target := range []string{"/api/x", "/b/../api/x"} {
+	p := newProxy(t, []Route{{Prefix: "/b/", Upstream: mustURL(t, rec.srv.URL)}}, testOptions(t))
+	other := newProxy(t, []Route{{Prefix: "/b/", Upstream: mustURL(t, rec.srv.URL)}}, testOptions(t))
+	r := httptest.NewRequest("GET", "/b/x", nil)
+	m, _ := other.Match(r)
+	for _, m := range []Match{m, {}} {
 		w := httptest.NewRecorder()
-		p.ServeRoute(w, httptest.NewRequest("GET", target, nil), route)
-		if w.Code != http.StatusNotFound {
-			t.Errorf("%s with route /b/: status %d, want 404", target, w.Code)
+		p.Forward(w, r, m, Credential{})
+		if w.Code != http.StatusInternalServerError {
+			t.Errorf("foreign match: status %d, want 500", w.Code)
 		}
-	}
-	w := httptest.NewRecorder()
-	p.ServeRoute(w, httptest.NewRequest("GET", "/b/x", nil), &Route{Prefix: "/b/"})
-	if w.Code != http.StatusInternalServerError {
-		t.Errorf("foreign route: status %d, want 500", w.Code)
 	}
 	if len(rec.reqs) != 0 {
 		t.Fatal("upstream was called")
@@ -413,7 +397,7 @@ func TestServeRouteRejectsForeignPath(t *testing.T) {
 
 func TestMethods(t *testing.T) {
 	rec := newRecorder(t)
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), Token: TokenNone, Methods: []string{"get", "POST"}}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), Methods: []string{"get", "POST"}}}, testOptions(t))
 	gw := gateway(t, p, "")
 	for _, tt := range []struct {
 		method string
@@ -442,7 +426,7 @@ func TestBadGateway(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, dead), Token: TokenUser}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, dead)}}, testOptions(t))
 	req, _ := http.NewRequest("GET", gateway(t, p, testToken).URL+"/api/x", nil)
 	res, body := do(t, req)
 	if res.StatusCode != http.StatusBadGateway || errorCode(t, body) != "bad_gateway" {
@@ -463,7 +447,7 @@ func TestUpstreamTimeout(t *testing.T) {
 	}))
 	defer up.Close()
 	defer close(release)
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Token: TokenNone, Timeout: 20 * time.Millisecond}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Timeout: 20 * time.Millisecond}}, testOptions(t))
 	req, _ := http.NewRequest("GET", gateway(t, p, "").URL+"/api/slow", nil)
 	res, body := do(t, req)
 	if res.StatusCode != http.StatusGatewayTimeout || errorCode(t, body) != "upstream_timeout" {
@@ -491,7 +475,7 @@ func TestUpstreamSetCookieFiltered(t *testing.T) {
 		w.Header().Add("Set-Cookie", "=bad")
 	}))
 	defer up.Close()
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Token: TokenNone}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL)}}, testOptions(t))
 	req, _ := http.NewRequest("GET", gateway(t, p, "").URL+"/api/x", nil)
 	res, _ := do(t, req)
 	if got := res.Header.Values("Set-Cookie"); len(got) != 1 || got[0] != "app=1; Path=/" {
@@ -516,7 +500,7 @@ func TestServerSentEvents(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	p := newProxy(t, []Route{{Prefix: "/events/", Upstream: mustURL(t, up.URL), Token: TokenUser}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/events/", Upstream: mustURL(t, up.URL)}}, testOptions(t))
 	req, _ := http.NewRequest("GET", gateway(t, p, testToken).URL+"/events/", nil)
 	res, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
@@ -560,7 +544,7 @@ func TestWebSocket(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	p := newProxy(t, []Route{{Prefix: "/ws/", Upstream: mustURL(t, up.URL), Token: TokenUser, Timeout: 50 * time.Millisecond}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/ws/", Upstream: mustURL(t, up.URL), Timeout: 50 * time.Millisecond}}, testOptions(t))
 	gw := gateway(t, p, testToken)
 
 	ctx := t.Context()
@@ -593,25 +577,24 @@ func TestWebSocket(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	good := Route{Prefix: "/api/", Upstream: mustURL(t, "http://127.0.0.1:8080/base"), Token: TokenUser}
+	good := Route{Prefix: "/api/", Upstream: mustURL(t, "http://127.0.0.1:8080/base"), Timeout: time.Second}
 	tests := []struct {
 		name   string
 		routes []Route
 		opts   func(*Options)
 	}{
-		{"prefix without leading slash", []Route{{Prefix: "api/", Upstream: good.Upstream, Token: TokenUser}}, nil},
-		{"prefix without trailing slash", []Route{{Prefix: "/api", Upstream: good.Upstream, Token: TokenUser}}, nil},
-		{"prefix with dots", []Route{{Prefix: "/api/../", Upstream: good.Upstream, Token: TokenUser}}, nil},
-		{"prefix with escape", []Route{{Prefix: "/a%2f/", Upstream: good.Upstream, Token: TokenUser}}, nil},
-		{"no upstream", []Route{{Prefix: "/api/", Token: TokenUser}}, nil},
-		{"relative upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "/x"), Token: TokenUser}}, nil},
-		{"ftp upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "ftp://h/"), Token: TokenUser}}, nil},
-		{"userinfo upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "http://u:p@h/"), Token: TokenUser}}, nil},
-		{"query upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "http://h/?a=1"), Token: TokenUser}}, nil},
-		{"unknown token mode", []Route{{Prefix: "/api/", Upstream: good.Upstream, Token: "bearer"}}, nil},
-		{"empty token mode", []Route{{Prefix: "/api/", Upstream: good.Upstream}}, nil},
-		{"bad method", []Route{{Prefix: "/api/", Upstream: good.Upstream, Token: TokenUser, Methods: []string{"GE T"}}}, nil},
-		{"negative timeout", []Route{{Prefix: "/api/", Upstream: good.Upstream, Token: TokenUser, Timeout: -1}}, nil},
+		{"prefix without leading slash", []Route{{Prefix: "api/", Upstream: good.Upstream}}, nil},
+		{"prefix without trailing slash", []Route{{Prefix: "/api", Upstream: good.Upstream}}, nil},
+		{"prefix with dots", []Route{{Prefix: "/api/../", Upstream: good.Upstream}}, nil},
+		{"prefix with escape", []Route{{Prefix: "/a%2f/", Upstream: good.Upstream}}, nil},
+		{"no upstream", []Route{{Prefix: "/api/"}}, nil},
+		{"relative upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "/x")}}, nil},
+		{"ftp upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "ftp://h/")}}, nil},
+		{"userinfo upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "http://u:p@h/")}}, nil},
+		{"query upstream", []Route{{Prefix: "/api/", Upstream: mustURL(t, "http://h/?a=1")}}, nil},
+		{"bad method", []Route{{Prefix: "/api/", Upstream: good.Upstream, Methods: []string{"GE T"}}}, nil},
+		{"negative timeout", []Route{{Prefix: "/api/", Upstream: good.Upstream, Timeout: -1}}, nil},
+		{"no timeout", []Route{{Prefix: "/api/", Upstream: good.Upstream}}, nil},
 		{"duplicate prefix", []Route{good, good}, nil},
 		{"no public url", []Route{good}, func(o *Options) { o.PublicURL = nil }},
 		{"no cookie filter", []Route{good}, func(o *Options) { o.CookiePrefix = "" }},
@@ -704,7 +687,7 @@ func TestLeakGuardBlocksBeforeCommit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := leakUpstream(t, tt.handler)
-			p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Token: TokenUser}}, testOptions(t))
+			p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL)}}, testOptions(t))
 			req, _ := http.NewRequest("GET", gateway(t, p, testToken).URL+"/api/echo", nil)
 			req.Header.Set("Accept-Encoding", "gzip, br")
 			res, body := do(t, req)
@@ -753,7 +736,7 @@ func TestLeakGuardAbortsAfterCommit(t *testing.T) {
 					}
 				}
 			})
-			p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Token: TokenUser}}, testOptions(t))
+			p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL)}}, testOptions(t))
 			req, _ := http.NewRequest("GET", gateway(t, p, testToken).URL+"/api/echo", nil)
 			res, err := http.DefaultTransport.RoundTrip(req)
 			if err != nil {
@@ -796,7 +779,7 @@ func TestLeakGuardTrailers(t *testing.T) {
 		}
 		w.Header().Set("X-Debug", r.Header.Get("Authorization"))
 	})
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Token: TokenUser}}, testOptions(t))
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL)}}, testOptions(t))
 	req, _ := http.NewRequest("GET", gateway(t, p, testToken).URL+"/api/x", nil)
 	res, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
@@ -845,7 +828,7 @@ func TestLeakGuardPassesDownloads(t *testing.T) {
 					}
 				}
 			})
-			p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Token: TokenUser}}, testOptions(t))
+			p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL)}}, testOptions(t))
 			req, _ := http.NewRequest("GET", gateway(t, p, testToken).URL+"/api/file", nil)
 			res, body := do(t, req)
 			if res.StatusCode != 200 {
@@ -864,7 +847,7 @@ func TestSkipLeakGuard(t *testing.T) {
 	})
 	opts := testOptions(t)
 	opts.SkipLeakGuard = true
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Token: TokenUser}}, opts)
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL)}}, opts)
 	req, _ := http.NewRequest("GET", gateway(t, p, testToken).URL+"/api/x", nil)
 	res, body := do(t, req)
 	if res.StatusCode != 200 || string(body) != "Bearer "+testToken {

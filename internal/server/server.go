@@ -43,8 +43,7 @@ type Options struct {
 	// Drain bounds the graceful shutdown: how long in-flight requests may
 	// take to finish once the context ends. Zero means DefaultDrain.
 	Drain time.Duration
-	// Logger receives server errors and certificate reloads. Nil means
-	// slog.Default().
+	// Logger receives server errors and certificate reloads. Nil discards.
 	Logger *slog.Logger
 	// Now is the clock the certificate reload interval is measured with.
 	// Nil means time.Now.
@@ -68,7 +67,7 @@ func (o *Options) setDefaults() {
 		o.Drain = DefaultDrain
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

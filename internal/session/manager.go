@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
 // CookiePrefix is the prefix every Gatehouse cookie name carries. Browsers
@@ -39,7 +42,11 @@ var (
 // Options configure a Manager.
 type Options struct {
 	// Store persists records. Required.
-	Store Store
+	Store store.Store
+	// App names the application whose sessions this manager keeps ("" for
+	// the single-application configuration). A record of another app is no
+	// session here, even under the same cookie name.
+	App string
 	// Ring seals session data. Required.
 	Ring *seal.Ring
 	// CookieName must start with "__Host-".
@@ -53,9 +60,10 @@ type Options struct {
 	AbsoluteTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// OnEnd, when set, is called after a session has been ended by the
-	// manager, with the reason ("logout", "idle", "absolute", ...).
-	OnEnd func(ctx context.Context, s *Session, reason string)
+	// OnEnd, when set, is called after sessions have been ended, with their
+	// store keys and the reason ("logout", "idle", "absolute",
+	// "backchannel", ...). Every end of a session passes here.
+	OnEnd func(ctx context.Context, keys []string, reason string)
 }
 
 // Manager binds browser cookies to stored sessions. It is safe for
@@ -100,9 +108,6 @@ func NewManager(opts Options) (*Manager, error) {
 	}
 	return &Manager{opts: opts}, nil
 }
-
-// Store returns the manager's store.
-func (m *Manager) Store() Store { return m.opts.Store }
 
 // CookieName returns the name of the session cookie.
 func (m *Manager) CookieName() string { return m.opts.CookieName }
@@ -159,13 +164,14 @@ func (m *Manager) Save(ctx context.Context, s *Session) error {
 	return m.opts.Store.Update(ctx, rec)
 }
 
-func (m *Manager) record(s *Session) (*Record, error) {
+func (m *Manager) record(s *Session) (*store.Record, error) {
 	plain, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("session: encode: %w", err)
 	}
-	return &Record{
+	return &store.Record{
 		Key:       s.Key,
+		App:       m.opts.App,
 		Issuer:    s.Issuer,
 		Subject:   s.Subject,
 		SID:       s.SID,
@@ -178,7 +184,7 @@ func (m *Manager) record(s *Session) (*Record, error) {
 // Open turns a stored record back into a session. The returned session's
 // Claims map is shared with other loads of the same record: treat it as
 // read-only.
-func (m *Manager) Open(rec *Record) (*Session, error) {
+func (m *Manager) Open(rec *store.Record) (*Session, error) {
 	if v, ok := m.decoded.Load(rec.Key); ok {
 		if d := v.(*decodedRecord); bytes.Equal(d.data, rec.Data) {
 			s := d.s
@@ -200,7 +206,7 @@ func (m *Manager) Open(rec *Record) (*Session, error) {
 	return s, nil
 }
 
-func (m *Manager) remember(rec *Record, s *Session) {
+func (m *Manager) remember(rec *store.Record, s *Session) {
 	if m.decodedSize.Add(1) > maxDecoded {
 		m.decoded.Clear()
 		m.decodedSize.Store(1)
@@ -224,11 +230,14 @@ func (m *Manager) Load(ctx context.Context, r *http.Request, slide bool) (*Sessi
 // LoadKey is Load by store key.
 func (m *Manager) LoadKey(ctx context.Context, key string, slide bool) (*Session, error) {
 	rec, err := m.opts.Store.Get(ctx, key)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("session: load: %w", err)
+	}
+	if rec.App != m.opts.App {
+		return nil, ErrNoSession
 	}
 	s, err := m.Open(rec)
 	if err != nil {
@@ -240,9 +249,11 @@ func (m *Manager) LoadKey(ctx context.Context, key string, slide bool) (*Session
 		return nil, ErrExpired
 	}
 	if slide && now.Sub(s.LastSeen) >= m.touchInterval() {
+		// The sealed data is unchanged: only the deadlines move.
 		s.LastSeen = now
-		err := m.opts.Store.Touch(ctx, s.Key, now, s.ExpiresAt(m.opts.IdleTimeout))
-		if errors.Is(err, ErrNotFound) {
+		rec.LastSeen, rec.ExpiresAt = now, s.ExpiresAt(m.opts.IdleTimeout)
+		err := m.opts.Store.Update(ctx, rec)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrNoSession
 		}
 		if err != nil {
@@ -272,14 +283,69 @@ func (m *Manager) touchInterval() time.Duration {
 
 // End deletes the session from the store and reports the reason.
 func (m *Manager) End(ctx context.Context, s *Session, reason string) error {
-	m.decoded.Delete(s.Key)
-	if err := m.opts.Store.Delete(ctx, s.Key); err != nil {
+	return m.EndKey(ctx, s.Key, reason)
+}
+
+// EndKey ends the session stored under key.
+func (m *Manager) EndKey(ctx context.Context, key, reason string) error {
+	m.decoded.Delete(key)
+	if err := m.opts.Store.Delete(ctx, key); err != nil {
 		return fmt.Errorf("session: end: %w", err)
 	}
-	if m.opts.OnEnd != nil {
-		m.opts.OnEnd(ctx, s, reason)
-	}
+	m.ended(ctx, []string{key}, reason)
 	return nil
+}
+
+// EndMatching ends this app's sessions of f's issuer by subject or sid
+// (f.App is set to the manager's app) and returns their keys.
+func (m *Manager) EndMatching(ctx context.Context, f store.Filter, reason string) ([]string, error) {
+	f.App = m.opts.App
+	keys, err := m.opts.Store.DeleteMatching(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("session: end matching: %w", err)
+	}
+	for _, k := range keys {
+		m.decoded.Delete(k)
+	}
+	m.ended(ctx, keys, reason)
+	return keys, nil
+}
+
+// List returns this app's live sessions of f's issuer by subject or sid,
+// newest first. Records that cannot be opened with the current keys are
+// left out (they cannot be loaded either), and so are records whose sealed
+// data disagrees with the index that found them.
+func (m *Manager) List(ctx context.Context, f store.Filter) ([]*Session, error) {
+	f.App = m.opts.App
+	recs, err := m.opts.Store.List(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
+	out := make([]*Session, 0, len(recs))
+	now := m.opts.Now()
+	for _, rec := range recs {
+		s, err := m.Open(rec)
+		if err != nil || m.expired(s, now) != "" || s.Issuer != f.Issuer ||
+			(f.Subject != "" && s.Subject != f.Subject) || (f.SID != "" && s.SID != f.SID) {
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *Session) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.Handle, b.Handle))
+	})
+	return out, nil
+}
+
+// Once records a one-time value in the store (see store.Store.Once).
+func (m *Manager) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return m.opts.Store.Once(ctx, key, ttl)
+}
+
+func (m *Manager) ended(ctx context.Context, keys []string, reason string) {
+	if len(keys) > 0 && m.opts.OnEnd != nil {
+		m.opts.OnEnd(ctx, keys, reason)
+	}
 }
 
 // SetCookie sends the session cookie. The cookie carries no Max-Age: it lives

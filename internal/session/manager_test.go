@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
@@ -54,7 +55,7 @@ func TestStoreHoldsNeitherCookieNorTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Get(ctx, id); !errors.Is(err, session.ErrNotFound) {
+	if _, err := st.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
 		t.Error("the store is keyed by the raw cookie value")
 	}
 	rec, err := st.Get(ctx, session.KeyOf(id))
@@ -98,7 +99,7 @@ func TestLoadSeesSavesAndEnds(t *testing.T) {
 		t.Errorf("load after delete = %v, want ErrNoSession", err)
 	}
 	// Save never brings it back.
-	if err := m.Save(ctx, again); !errors.Is(err, session.ErrNotFound) {
+	if err := m.Save(ctx, again); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("save after delete = %v, want ErrNotFound", err)
 	}
 }

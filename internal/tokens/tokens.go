@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
 // Errors of UserToken and ClientToken.
@@ -189,7 +190,7 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 	// Save before anyone else can use the session's refresh token: the
 	// lock (or single flight) is still held.
 	if err := m.opts.Sessions.Save(ctx, s); err != nil {
-		if errors.Is(err, session.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return session.Tokens{}, ErrSessionEnded
 		}
 		m.opts.Logger.ErrorContext(ctx, "tokens: save refreshed session", "request_id", httpx.RequestID(ctx), "err", err)

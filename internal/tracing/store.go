@@ -5,27 +5,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/internal/storewrap"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Store returns a session.Store that runs every call to s in a span named
-// "session.store <op>", with op one of "get", "create", "update", "touch",
-// "delete", "delete_by_sid", "delete_by_subject", "list_by_subject",
-// "once", "ping" and "sweep" (Close is not traced). Spans carry no keys,
-// issuers, subjects, sids or record data; a failed call marks its span as
-// an error with the error's type only, and session.ErrNotFound is not a
-// failure.
-//
-// The returned store implements exactly the optional interfaces s
-// implements (session.Lister, session.OnceStore, session.Pinger,
-// session.Sweeper), so type assertions on it answer as they would on s.
-// It also has a method Unwrap() session.Store returning s. A nil or
-// disabled t returns s unchanged.
-func (t *Tracing) Store(s session.Store) session.Store {
+// Store returns a store.Store that runs every call to s in a span named
+// "session.store <op>", with op one of storewrap.Hook's operation names
+// (Close is not traced). Spans carry no keys, issuers, subjects, sids or
+// record data; a failed call marks its span as an error with the error's
+// type only, and store.ErrNotFound is not a failure. A nil or disabled t
+// returns s unchanged.
+func (t *Tracing) Store(s store.Store) store.Store {
 	if !t.Enabled() {
 		return s
 	}
@@ -40,7 +33,7 @@ func (t *Tracing) Store(s session.Store) session.Store {
 // end ends span, recording a failure by type only: store errors may quote
 // keys or backend addresses.
 func end(span trace.Span, err error) {
-	if err != nil && !errors.Is(err, session.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		span.SetAttributes(attribute.String("error.type", fmt.Sprintf("%T", err)))
 		span.SetStatus(codes.Error, "session store call failed")
 	}

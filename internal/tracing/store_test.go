@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -15,53 +16,6 @@ import (
 
 // fakeStore implements every store interface, fails each call with err,
 // and records the span context each call ran in.
-type fakeStore struct {
-	err  error
-	seen []trace.SpanContext
-}
-
-func (f *fakeStore) saw(ctx context.Context) error {
-	f.seen = append(f.seen, trace.SpanContextFromContext(ctx))
-	return f.err
-}
-
-func (f *fakeStore) Get(ctx context.Context, _ string) (*session.Record, error) {
-	return nil, f.saw(ctx)
-}
-func (f *fakeStore) Create(ctx context.Context, _ *session.Record) error { return f.saw(ctx) }
-func (f *fakeStore) Update(ctx context.Context, _ *session.Record) error { return f.saw(ctx) }
-func (f *fakeStore) Touch(ctx context.Context, _ string, _, _ time.Time) error {
-	return f.saw(ctx)
-}
-func (f *fakeStore) Delete(ctx context.Context, _ string) error { return f.saw(ctx) }
-func (f *fakeStore) DeleteBySID(ctx context.Context, _, _ string) ([]string, error) {
-	return nil, f.saw(ctx)
-}
-func (f *fakeStore) DeleteBySubject(ctx context.Context, _, _ string) ([]string, error) {
-	return nil, f.saw(ctx)
-}
-func (f *fakeStore) Close() error { return nil }
-func (f *fakeStore) ListBySubject(ctx context.Context, _, _ string) ([]*session.Record, error) {
-	return nil, f.saw(ctx)
-}
-func (f *fakeStore) Once(ctx context.Context, _ string, _ time.Duration) (bool, error) {
-	return false, f.saw(ctx)
-}
-func (f *fakeStore) Ping(ctx context.Context) error                      { return f.saw(ctx) }
-func (f *fakeStore) Sweep(ctx context.Context, _ time.Time) (int, error) { return 0, f.saw(ctx) }
-
-type caps struct{ lister, once, pinger, sweeper bool }
-
-func capsOf(s session.Store) caps {
-	_, l := s.(session.Lister)
-	_, o := s.(session.OnceStore)
-	_, p := s.(session.Pinger)
-	_, w := s.(session.Sweeper)
-	return caps{l, o, p, w}
-}
-
-// restrict returns a store with the methods of f that c names, and no
-// others.
 func TestStoreTracesEveryOperation(t *testing.T) {
 	const secretKey = "KEY-5ecret-k"
 	// The store's error quotes the key; the span must not.
@@ -72,13 +26,14 @@ func TestStoreTracesEveryOperation(t *testing.T) {
 		wantError bool
 	}{
 		{"success", nil, false},
-		{"not found is no failure", session.ErrNotFound, false},
+		{"not found is no failure", store.ErrNotFound, false},
 		{"failure", fail, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, exp := newEnabled(t, Options{})
-			inner := &fakeStore{err: tt.err}
+			var seen []trace.SpanContext
+			inner := &testkit.FailingStore{Err: tt.err, Seen: func(ctx context.Context) { seen = append(seen, trace.SpanContextFromContext(ctx)) }}
 			s := tr.Store(inner)
 			ctx, parent := tr.TracerProvider().Tracer("test").Start(context.Background(), "request")
 			calls := []struct {
@@ -86,16 +41,16 @@ func TestStoreTracesEveryOperation(t *testing.T) {
 				call func() error
 			}{
 				{"get", func() error { _, err := s.Get(ctx, secretKey); return err }},
-				{"create", func() error { return s.Create(ctx, &session.Record{Key: secretKey, Subject: secretUser}) }},
-				{"update", func() error { return s.Update(ctx, &session.Record{Key: secretKey, Subject: secretUser}) }},
-				{"touch", func() error { return s.Touch(ctx, secretKey, time.Time{}, time.Time{}) }},
+				{"create", func() error { return s.Create(ctx, &store.Record{Key: secretKey, Subject: secretUser}) }},
+				{"update", func() error { return s.Update(ctx, &store.Record{Key: secretKey, Subject: secretUser}) }},
 				{"delete", func() error { return s.Delete(ctx, secretKey) }},
-				{"delete_by_sid", func() error { _, err := s.DeleteBySID(ctx, "iss", secretUser); return err }},
-				{"delete_by_subject", func() error { _, err := s.DeleteBySubject(ctx, "iss", secretUser); return err }},
-				{"list_by_subject", func() error { _, err := s.(session.Lister).ListBySubject(ctx, "iss", secretUser); return err }},
-				{"once", func() error { _, err := s.(session.OnceStore).Once(ctx, secretKey, time.Second); return err }},
-				{"ping", func() error { return s.(session.Pinger).Ping(ctx) }},
-				{"sweep", func() error { _, err := s.(session.Sweeper).Sweep(ctx, time.Time{}); return err }},
+				{"delete_matching", func() error {
+					_, err := s.DeleteMatching(ctx, store.Filter{Issuer: "iss", SID: secretUser})
+					return err
+				}},
+				{"list", func() error { _, err := s.List(ctx, store.Filter{Issuer: "iss", Subject: secretUser}); return err }},
+				{"once", func() error { _, err := s.Once(ctx, secretKey, time.Second); return err }},
+				{"ping", func() error { return s.Ping(ctx) }},
 			}
 			for _, c := range calls {
 				if err := c.call(); !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
@@ -115,7 +70,7 @@ func TestStoreTracesEveryOperation(t *testing.T) {
 				if sp.Parent.SpanID() != parent.SpanContext().SpanID() {
 					t.Errorf("%s: span is not a child of the request span", c.op)
 				}
-				if inner.seen[i].SpanID() != sp.SpanContext.SpanID() {
+				if seen[i].SpanID() != sp.SpanContext.SpanID() {
 					t.Errorf("%s: the store call did not run in its span's context", c.op)
 				}
 				if v, ok := attr(sp, "db.operation.name"); !ok || v.AsString() != c.op {
@@ -153,17 +108,14 @@ func TestStoreWithMemstore(t *testing.T) {
 	inner := memstore.New(memstore.Options{SweepInterval: -1})
 	s := tr.Store(inner)
 	defer s.Close()
-	if capsOf(s) != capsOf(inner) {
-		t.Fatalf("wrapped memstore has %+v, memstore has %+v", capsOf(s), capsOf(inner))
-	}
-	rec := &session.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: time.Now().Add(time.Hour), Data: []byte("d")}
+	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: time.Now().Add(time.Hour), Data: []byte("d")}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Get(ctx, "k"); err != nil || string(got.Data) != "d" {
 		t.Fatalf("Get = %v, %v", got, err)
 	}
-	if _, err := s.Get(ctx, "missing"); !errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Get(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
 	}
 	got := spans(t, tr, exp)
@@ -182,14 +134,14 @@ func TestDisabledStoreIsTheStore(t *testing.T) {
 	inner := memstore.New(memstore.Options{SweepInterval: -1})
 	defer inner.Close()
 	var disabled *Tracing
-	if s := disabled.Store(inner); s != session.Store(inner) {
+	if s := disabled.Store(inner); s != store.Store(inner) {
 		t.Error("a nil Tracing wrapped the store")
 	}
 	tr, err := New(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := tr.Store(inner); s != session.Store(inner) {
+	if s := tr.Store(inner); s != store.Store(inner) {
 		t.Error("a disabled Tracing wrapped the store")
 	}
 }

@@ -50,9 +50,19 @@ type Options struct {
 // Tracing creates no spans and its wrappers return what they are given.
 // It is safe for concurrent use.
 type Tracing struct {
-	tp          *sdktrace.TracerProvider // nil when disabled
+	tp          trace.TracerProvider     // nil when disabled
+	sdk         *sdktrace.TracerProvider // the provider New made, if any
 	tracer      trace.Tracer
 	trustParent func(*http.Request) bool
+}
+
+// FromProvider returns a Tracing whose spans come from tp, which its owner
+// flushes and shuts down; nil returns a disabled Tracing.
+func FromProvider(tp trace.TracerProvider) *Tracing {
+	if tp == nil {
+		return nil
+	}
+	return &Tracing{tp: tp, tracer: tp.Tracer(instrumentationName)}
 }
 
 // New builds a Tracing from opts. With neither OTLPEndpoint nor Exporter
@@ -89,12 +99,13 @@ func New(ctx context.Context, opts Options) (*Tracing, error) {
 	if opts.Version != "" {
 		attrs = append(attrs, semconv.ServiceVersion(opts.Version))
 	}
-	t.tp = sdktrace.NewTracerProvider(
+	t.sdk = sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(scrubbingExporter{next: exp}),
 		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
 	)
-	t.tracer = t.tp.Tracer(instrumentationName)
+	t.tp = t.sdk
+	t.tracer = t.sdk.Tracer(instrumentationName)
 	return t, nil
 }
 
@@ -131,23 +142,23 @@ func (t *Tracing) Propagator() propagation.TextMapPropagator {
 // ForceFlush exports every ended span not yet exported, and returns when
 // done or when ctx ends.
 func (t *Tracing) ForceFlush(ctx context.Context) error {
-	if !t.Enabled() {
+	if t == nil || t.sdk == nil {
 		return nil
 	}
-	if err := t.tp.ForceFlush(ctx); err != nil {
+	if err := t.sdk.ForceFlush(ctx); err != nil {
 		return fmt.Errorf("tracing: flushing spans: %w", err)
 	}
 	return nil
 }
 
 // Shutdown exports the remaining spans and stops the exporter. Spans
-// started afterwards are dropped. Shutting down a disabled Tracing does
-// nothing.
+// started afterwards are dropped. Shutting down a disabled Tracing, or one
+// made by FromProvider, does nothing.
 func (t *Tracing) Shutdown(ctx context.Context) error {
-	if !t.Enabled() {
+	if t == nil || t.sdk == nil {
 		return nil
 	}
-	if err := t.tp.Shutdown(ctx); err != nil {
+	if err := t.sdk.Shutdown(ctx); err != nil {
 		return fmt.Errorf("tracing: shutting down: %w", err)
 	}
 	return nil

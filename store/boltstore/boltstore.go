@@ -14,16 +14,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
-var (
-	_ session.Store     = (*Store)(nil)
-	_ session.Lister    = (*Store)(nil)
-	_ session.OnceStore = (*Store)(nil)
-	_ session.Sweeper   = (*Store)(nil)
-	_ session.Pinger    = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // Defaults for zero Options fields.
 const (
@@ -151,8 +145,8 @@ func (s *Store) sweepLoop(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if _, err := s.Sweep(context.Background(), s.now()); err != nil {
-				s.log.Error("boltstore: sweep failed", "path", s.path, "error", err)
+			if _, err := s.sweep(s.now()); err != nil {
+				s.log.Error("boltstore: sweep failed", "path", s.path, "err", err)
 			}
 		}
 	}
@@ -181,16 +175,16 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Get returns the live record stored under key.
-func (s *Store) Get(ctx context.Context, key string) (*session.Record, error) {
+func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
 	now := s.now()
-	var rec *session.Record
+	var rec *store.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		r, err := getRecord(tx, key)
 		if err != nil {
 			return err
 		}
 		if !live(r, now) {
-			return session.ErrNotFound
+			return store.ErrNotFound
 		}
 		rec = r
 		return nil
@@ -202,7 +196,7 @@ func (s *Store) Get(ctx context.Context, key string) (*session.Record, error) {
 }
 
 // Create stores rec, replacing any record under the same key.
-func (s *Store) Create(ctx context.Context, rec *session.Record) error {
+func (s *Store) Create(ctx context.Context, rec *store.Record) error {
 	return wrap("create", s.db.Update(func(tx *bolt.Tx) error {
 		if _, err := removeRecord(tx, rec.Key); err != nil {
 			return err
@@ -212,7 +206,7 @@ func (s *Store) Create(ctx context.Context, rec *session.Record) error {
 }
 
 // Update replaces the live record under rec.Key.
-func (s *Store) Update(ctx context.Context, rec *session.Record) error {
+func (s *Store) Update(ctx context.Context, rec *store.Record) error {
 	now := s.now()
 	return wrap("update", s.db.Update(func(tx *bolt.Tx) error {
 		old, err := getRecord(tx, rec.Key)
@@ -220,34 +214,12 @@ func (s *Store) Update(ctx context.Context, rec *session.Record) error {
 			return err
 		}
 		if !live(old, now) {
-			return session.ErrNotFound
+			return store.ErrNotFound
 		}
 		if _, err := removeRecord(tx, rec.Key); err != nil {
 			return err
 		}
 		return putRecord(tx, rec)
-	}))
-}
-
-// Touch moves the LastSeen and ExpiresAt of the live record under key.
-func (s *Store) Touch(ctx context.Context, key string, lastSeen, expiresAt time.Time) error {
-	now := s.now()
-	return wrap("touch", s.db.Update(func(tx *bolt.Tx) error {
-		r, err := getRecord(tx, key)
-		if err != nil {
-			return err
-		}
-		if !live(r, now) {
-			return session.ErrNotFound
-		}
-		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(r.ExpiresAt, key)); err != nil {
-			return err
-		}
-		r.LastSeen, r.ExpiresAt = lastSeen, expiresAt
-		if err := tx.Bucket(bucketRecords).Put([]byte(key), encodeRecord(r)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketExpiry).Put(expiryKey(expiresAt, key), nil)
 	}))
 }
 
@@ -259,31 +231,29 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}))
 }
 
-// DeleteBySID removes the records of issuer with the given sid and returns
-// the keys of those that were live. An empty sid matches nothing.
-func (s *Store) DeleteBySID(ctx context.Context, issuer, sid string) ([]string, error) {
-	if sid == "" {
-		return []string{}, nil
+// DeleteMatching removes the records f selects and returns the keys of
+// those that were live.
+func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
+	if !f.Valid() {
+		return nil, store.ErrInvalidFilter
 	}
-	keys, err := s.deleteIndexed(bucketSID, indexPrefix(issuer, sid))
-	return keys, wrap("delete by sid", err)
-}
-
-// DeleteBySubject removes the records of issuer for subject and returns the
-// keys of those that were live.
-func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) ([]string, error) {
-	keys, err := s.deleteIndexed(bucketSub, indexPrefix(issuer, subject))
-	return keys, wrap("delete by subject", err)
-}
-
-func (s *Store) deleteIndexed(bucket, prefix []byte) ([]string, error) {
 	now := s.now()
 	var deleted []string
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		deleted = []string{}
+		bucket, prefix := candidates(f)
 		for _, key := range scanIndex(tx.Bucket(bucket), prefix) {
-			r, err := removeRecord(tx, key)
+			r, err := getRecord(tx, key)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
 			if err != nil {
+				return err
+			}
+			if !f.Match(r) {
+				continue
+			}
+			if _, err := removeRecord(tx, key); err != nil {
 				return err
 			}
 			if live(r, now) {
@@ -293,25 +263,29 @@ func (s *Store) deleteIndexed(bucket, prefix []byte) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, wrap("delete matching", err)
 	}
 	return deleted, nil
 }
 
-// ListBySubject returns the live records of issuer for subject.
-func (s *Store) ListBySubject(ctx context.Context, issuer, subject string) ([]*session.Record, error) {
+// List returns the live records f selects.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
+	if !f.Valid() {
+		return nil, store.ErrInvalidFilter
+	}
 	now := s.now()
-	out := []*session.Record{}
+	out := []*store.Record{}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, key := range scanIndex(tx.Bucket(bucketSub), indexPrefix(issuer, subject)) {
+		bucket, prefix := candidates(f)
+		for _, key := range scanIndex(tx.Bucket(bucket), prefix) {
 			r, err := getRecord(tx, key)
-			if errors.Is(err, session.ErrNotFound) {
+			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			if live(r, now) {
+			if live(r, now) && f.Match(r) {
 				out = append(out, r)
 			}
 		}
@@ -321,6 +295,15 @@ func (s *Store) ListBySubject(ctx context.Context, issuer, subject string) ([]*s
 		return nil, wrap("list", err)
 	}
 	return out, nil
+}
+
+// candidates names the index f narrows to; callers still check every
+// record with f.Match.
+func candidates(f store.Filter) (bucket, prefix []byte) {
+	if f.SID != "" {
+		return bucketSID, indexPrefix(f.Issuer, f.SID)
+	}
+	return bucketSub, indexPrefix(f.Issuer, f.Subject)
 }
 
 // Once records key for ttl and reports whether it was not recorded yet.
@@ -359,30 +342,62 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, 
 	return first, nil
 }
 
-// Sweep removes the records and one-time keys that expired at or before now
-// and returns how many records it removed.
-func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		n = 0
+// sweepBatch bounds how many expired entries one sweep transaction removes,
+// so that the write lock it holds stays short while requests are served.
+const sweepBatch = 1000
+
+// sweep removes the records and one-time keys that expired at or before now,
+// in transactions of at most sweepBatch entries, and returns how many
+// records it removed.
+func (s *Store) sweep(now time.Time) (int, error) {
+	total := 0
+	for {
+		n, more, err := s.sweepOnce(now)
+		total += n
+		if err != nil {
+			return total, wrap("sweep", err)
+		}
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// sweepOnce removes up to sweepBatch expired records and as many expired
+// one-time keys, and reports whether more may be left.
+func (s *Store) sweepOnce(now time.Time) (removed int, more bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		removed, more = 0, false
 		limit := timeKey(now)
-		var keys []string
+		var expired [][]byte
 		c := tx.Bucket(bucketExpiry).Cursor()
 		for k, _ := c.First(); k != nil && bytes.Compare(k[:timeKeyLen], limit) <= 0; k, _ = c.Next() {
-			keys = append(keys, string(k[timeKeyLen:]))
+			if len(expired) == sweepBatch {
+				more = true
+				break
+			}
+			expired = append(expired, bytes.Clone(k))
 		}
-		for _, key := range keys {
-			r, err := removeRecord(tx, key)
+		for _, k := range expired {
+			r, err := removeRecord(tx, string(k[timeKeyLen:]))
 			if err != nil {
 				return err
 			}
 			if r != nil {
-				n++
+				removed++
+			}
+			// An entry left without its record must not stall the sweep.
+			if err := tx.Bucket(bucketExpiry).Delete(k); err != nil {
+				return err
 			}
 		}
 		var onceKeys [][]byte
 		c = tx.Bucket(bucketOnceExpiry).Cursor()
 		for k, _ := c.First(); k != nil && bytes.Compare(k[:timeKeyLen], limit) <= 0; k, _ = c.Next() {
+			if len(onceKeys) == sweepBatch {
+				more = true
+				break
+			}
 			onceKeys = append(onceKeys, bytes.Clone(k))
 		}
 		for _, k := range onceKeys {
@@ -395,31 +410,28 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, wrap("sweep", err)
-	}
-	return n, nil
+	return removed, more, err
 }
 
 // wrap prefixes store errors with the operation, leaving ErrNotFound
 // recognisable with errors.Is and nil as nil.
 func wrap(op string, err error) error {
-	if err == nil || errors.Is(err, session.ErrNotFound) {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	return fmt.Errorf("boltstore: %s: %w", op, err)
 }
 
-func live(r *session.Record, now time.Time) bool {
+func live(r *store.Record, now time.Time) bool {
 	return r != nil && r.ExpiresAt.After(now)
 }
 
 // getRecord reads the record under key; it returns ErrNotFound when there is
 // none, expired or not.
-func getRecord(tx *bolt.Tx, key string) (*session.Record, error) {
+func getRecord(tx *bolt.Tx, key string) (*store.Record, error) {
 	v := tx.Bucket(bucketRecords).Get([]byte(key))
 	if v == nil {
-		return nil, session.ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	r, err := decodeRecord(v)
 	if err != nil {
@@ -431,7 +443,7 @@ func getRecord(tx *bolt.Tx, key string) (*session.Record, error) {
 
 // putRecord writes rec and its index entries. No record may be stored under
 // rec.Key.
-func putRecord(tx *bolt.Tx, rec *session.Record) error {
+func putRecord(tx *bolt.Tx, rec *store.Record) error {
 	k := []byte(rec.Key)
 	if err := tx.Bucket(bucketRecords).Put(k, encodeRecord(rec)); err != nil {
 		return err
@@ -449,9 +461,9 @@ func putRecord(tx *bolt.Tx, rec *session.Record) error {
 
 // removeRecord deletes the record under key with its index entries and
 // returns it, or nil when there was none.
-func removeRecord(tx *bolt.Tx, key string) (*session.Record, error) {
+func removeRecord(tx *bolt.Tx, key string) (*store.Record, error) {
 	r, err := getRecord(tx, key)
-	if errors.Is(err, session.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -523,18 +535,23 @@ func expiryKey(t time.Time, key string) []byte {
 	return append(timeKey(t), key...)
 }
 
-// recordVersion starts every encoded record.
-const recordVersion = 1
+// recordVersion starts every encoded record. Version 1 had no App; it is
+// still read, as App "".
+const (
+	recordVersion   = 2
+	recordVersionV1 = 1
+)
 
 // encodeRecord writes r's fields other than Key: version, length-prefixed
-// issuer, subject and sid, LastSeen and ExpiresAt as varint seconds and
+// issuer, subject, sid and app, LastSeen and ExpiresAt as varint seconds and
 // uvarint nanoseconds, then Data to the end.
-func encodeRecord(r *session.Record) []byte {
-	b := make([]byte, 0, 1+len(r.Issuer)+len(r.Subject)+len(r.SID)+len(r.Data)+40)
+func encodeRecord(r *store.Record) []byte {
+	b := make([]byte, 0, 1+len(r.Issuer)+len(r.Subject)+len(r.SID)+len(r.App)+len(r.Data)+48)
 	b = append(b, recordVersion)
 	b = appendString(b, r.Issuer)
 	b = appendString(b, r.Subject)
 	b = appendString(b, r.SID)
+	b = appendString(b, r.App)
 	b = appendTime(b, r.LastSeen)
 	b = appendTime(b, r.ExpiresAt)
 	return append(b, r.Data...)
@@ -549,15 +566,18 @@ var errMalformed = errors.New("malformed record")
 
 // decodeRecord parses encodeRecord's output, copying out of b (bbolt values
 // are only valid inside their transaction).
-func decodeRecord(b []byte) (*session.Record, error) {
-	if len(b) == 0 || b[0] != recordVersion {
+func decodeRecord(b []byte) (*store.Record, error) {
+	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordVersionV1) {
 		return nil, errMalformed
 	}
 	d := decoder{b: b[1:]}
-	r := &session.Record{
+	r := &store.Record{
 		Issuer:  d.string(),
 		Subject: d.string(),
 		SID:     d.string(),
+	}
+	if b[0] == recordVersion {
+		r.App = d.string()
 	}
 	r.LastSeen = d.time()
 	r.ExpiresAt = d.time()

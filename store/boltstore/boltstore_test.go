@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
@@ -29,7 +30,7 @@ func open(t testing.TB, path string, opts Options) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) session.Store {
+	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, filepath.Join(t.TempDir(), "sessions.db"), Options{})
 	})
 }
@@ -62,7 +63,7 @@ func TestRecordsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := []*session.Record{
+	recs := []*store.Record{
 		{Key: "a", Issuer: "https://idp", Subject: "alice", SID: "sid-1", LastSeen: c.Now(), ExpiresAt: c.Now().Add(time.Hour), Data: []byte("sealed a")},
 		{Key: "b", Issuer: "https://idp", Subject: "alice", SID: "", LastSeen: c.Now(), ExpiresAt: c.Now().Add(2 * time.Hour), Data: []byte("sealed b")},
 		{Key: "c", Issuer: "https://idp", Subject: "bob", SID: "sid-1", LastSeen: time.Time{}, ExpiresAt: c.Now().Add(3 * time.Hour), Data: nil},
@@ -96,13 +97,14 @@ func TestRecordsSurviveRestart(t *testing.T) {
 	if ok, err := s.Once(ctx, "state-1", time.Hour); ok || err != nil {
 		t.Errorf("Once of a key used before the restart = %v, %v; want false", ok, err)
 	}
-	keys, err := s.DeleteBySID(ctx, "https://idp", "sid-1")
+	keys, err := s.DeleteMatching(ctx, store.Filter{Issuer: "https://idp", SID: "sid-1"})
+	slices.Sort(keys)
 	if err != nil || strings.Join(keys, ",") != "a,c" {
-		t.Errorf("DeleteBySID after reopening = %q, %v; want [a c]", keys, err)
+		t.Errorf("DeleteMatching by sid after reopening = %q, %v; want [a c]", keys, err)
 	}
-	list, err := s.ListBySubject(ctx, "https://idp", "alice")
+	list, err := s.List(ctx, store.Filter{Issuer: "https://idp", Subject: "alice"})
 	if err != nil || len(list) != 1 || list[0].Key != "b" {
-		t.Errorf("ListBySubject after reopening = %v, %v; want [b]", list, err)
+		t.Errorf("List after reopening = %v, %v; want [b]", list, err)
 	}
 }
 
@@ -188,7 +190,7 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
 	s := open(t, filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: -1})
-	rec := &session.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
+	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -197,13 +199,10 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 		t.Fatalf("Get just before the deadline: %v", err)
 	}
 	c.Add(time.Nanosecond)
-	if _, err := s.Get(ctx, "k"); !errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
 	}
-	if err := s.Touch(ctx, "k", c.Now(), c.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("Touch at the deadline = %v; want ErrNotFound", err)
-	}
-	if err := s.Update(ctx, rec); !errors.Is(err, session.ErrNotFound) {
+	if err := s.Update(ctx, rec); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Update at the deadline = %v; want ErrNotFound", err)
 	}
 
@@ -248,21 +247,22 @@ func TestSweepLeavesNoStaleEntries(t *testing.T) {
 	c := newClock()
 	s := open(t, filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: -1})
 	for i := range 4 {
-		r := &session.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)}
+		r := &store.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)}
 		if err := s.Create(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A touched record is swept by its new deadline, not its old one.
-	if err := s.Touch(ctx, "0", c.Now(), c.Now().Add(time.Hour)); err != nil {
+	// A record whose deadline moved is swept by its new deadline, not its
+	// old one.
+	if err := s.Update(ctx, &store.Record{Key: "0", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	s.Once(ctx, "a", time.Minute)
 	s.Once(ctx, "b", time.Hour)
 
-	n, err := s.Sweep(ctx, c.Now().Add(3*time.Minute))
+	n, err := s.sweep(c.Now().Add(3 * time.Minute))
 	if err != nil || n != 2 {
-		t.Fatalf("Sweep = %d, %v; want 2, nil", n, err)
+		t.Fatalf("sweep = %d, %v; want 2, nil", n, err)
 	}
 	want := map[string]int{"meta": 1, "records": 2, "sid": 2, "sub": 2, "expiry": 2, "once": 1, "once-expiry": 1}
 	if got := count(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -271,7 +271,7 @@ func TestSweepLeavesNoStaleEntries(t *testing.T) {
 	if _, err := s.Get(ctx, "0"); err != nil {
 		t.Fatalf("the touched record was swept: %v", err)
 	}
-	if _, err := s.DeleteBySubject(ctx, "iss", "sub"); err != nil {
+	if _, err := s.DeleteMatching(ctx, store.Filter{Issuer: "iss", Subject: "sub"}); err != nil {
 		t.Fatal(err)
 	}
 	want = map[string]int{"meta": 1, "records": 0, "sid": 0, "sub": 0, "expiry": 0, "once": 1, "once-expiry": 1}
@@ -288,7 +288,7 @@ func TestBackgroundSweeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Create(ctx, &session.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)}); err != nil {
+	if err := s.Create(ctx, &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	c.Add(time.Hour)
@@ -311,7 +311,7 @@ func TestBackgroundSweeper(t *testing.T) {
 }
 
 func TestRecordEncodingRoundTrip(t *testing.T) {
-	for _, r := range []*session.Record{
+	for _, r := range []*store.Record{
 		{},
 		{Issuer: "i", Subject: "s", SID: "x", LastSeen: time.Unix(1, 999999999), ExpiresAt: time.Unix(-5, 1), Data: []byte{0, 1, 2}},
 		{Issuer: strings.Repeat("i", 300), Subject: "ü\x00", LastSeen: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), ExpiresAt: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
@@ -332,7 +332,7 @@ func TestRecordEncodingRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(encodeRecord(&session.Record{Issuer: "i", Subject: "s", SID: "x", Data: []byte("d")}))
+	f.Add(encodeRecord(&store.Record{Issuer: "i", Subject: "s", SID: "x", Data: []byte("d")}))
 	f.Add([]byte{recordVersion, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
@@ -352,8 +352,8 @@ func BenchmarkGet(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "bench.db"), Options{SweepInterval: -1})
 	keys := make([]string, 1024)
 	for i := range keys {
-		keys[i] = session.KeyOf(fmt.Sprint(i))
-		if err := s.Create(ctx, &session.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)}); err != nil {
+		keys[i] = fmt.Sprintf("key-%d", i)
+		if err := s.Create(ctx, &store.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -368,4 +368,66 @@ func BenchmarkGet(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestSweepInBatches: more expired records than one sweep transaction takes
+// are all removed, each transaction holding at most sweepBatch of them.
+func TestSweepInBatches(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := open(t, filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: -1})
+	const n = 2*sweepBatch + 17
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range n {
+			if err := putRecord(tx, &store.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &store.Record{Key: "live", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Hour)}
+	if err := s.Create(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	removed, more, err := s.sweepOnce(c.Now().Add(2 * time.Minute))
+	if err != nil || removed != sweepBatch || !more {
+		t.Fatalf("sweepOnce = %d, %v, %v; want %d, true, nil", removed, more, err, sweepBatch)
+	}
+	got, err := s.sweep(c.Now().Add(2 * time.Minute))
+	if err != nil || got != n-sweepBatch {
+		t.Fatalf("sweep = %d, %v; want %d", got, err, n-sweepBatch)
+	}
+	if _, err := s.Get(ctx, "live"); err != nil {
+		t.Fatalf("the live record was swept: %v", err)
+	}
+	if got := count(t, s); got["records"] != 1 || got["expiry"] != 1 || got["sub"] != 1 {
+		t.Fatalf("bucket sizes after sweeping = %v; want one record left", got)
+	}
+}
+
+// TestReadsVersion1Records: records written before App existed still open,
+// with App "".
+func TestReadsVersion1Records(t *testing.T) {
+	r := &store.Record{Issuer: "iss", Subject: "sub", SID: "sid", App: "shop", LastSeen: time.Unix(10, 5), ExpiresAt: time.Unix(20, 6), Data: []byte("sealed")}
+	b := []byte{recordVersionV1}
+	b = appendString(b, r.Issuer)
+	b = appendString(b, r.Subject)
+	b = appendString(b, r.SID)
+	b = appendTime(b, r.LastSeen)
+	b = appendTime(b, r.ExpiresAt)
+	b = append(b, r.Data...)
+	got, err := decodeRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.App != "" || got.SID != "sid" || string(got.Data) != "sealed" || !got.ExpiresAt.Equal(r.ExpiresAt) {
+		t.Fatalf("decoded v1 record = %+v", got)
+	}
+	v2, err := decodeRecord(encodeRecord(r))
+	if err != nil || v2.App != "shop" {
+		t.Fatalf("decoded v2 record = %+v, %v; want App shop", v2, err)
+	}
 }

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 )
 
@@ -25,8 +25,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	key := session.KeyOf("cookie value")
-	s.Create(ctx, &session.Record{Key: key, Issuer: "https://idp.example", Subject: "alice", ExpiresAt: time.Now().Add(time.Hour)})
+	key := "sha256-of-the-cookie-value"
+	s.Create(ctx, &store.Record{Key: key, Issuer: "https://idp.example", Subject: "alice", ExpiresAt: time.Now().Add(time.Hour)})
 	s.Close()
 
 	// Sessions survive a restart.

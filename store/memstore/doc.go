@@ -2,7 +2,7 @@
 //
 // It suits a single Gatehouse instance, development and tests: sessions and
 // one-time values are lost when the process exits and are not shared between
-// replicas. It implements session.Store, session.Lister, session.OnceStore
+// replicas. It implements store.Store, session.Lister, session.OnceStore
 // and session.Sweeper; a background goroutine sweeps expired entries until
 // Close.
 package memstore

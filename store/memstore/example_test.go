@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
@@ -15,8 +15,8 @@ func Example() {
 	defer s.Close()
 
 	now := time.Now()
-	s.Create(ctx, &session.Record{
-		Key:       session.KeyOf("cookie value"),
+	s.Create(ctx, &store.Record{
+		Key:       "sha256-of-the-cookie-value",
 		Issuer:    "https://idp.example",
 		Subject:   "alice",
 		SID:       "idp-session-1",
@@ -26,7 +26,7 @@ func Example() {
 	})
 
 	// A back-channel logout for the provider session ends it.
-	ended, _ := s.DeleteBySID(ctx, "https://idp.example", "idp-session-1")
+	ended, _ := s.DeleteMatching(ctx, store.Filter{Issuer: "https://idp.example", SID: "idp-session-1"})
 	fmt.Println(len(ended))
 
 	// A one-time value is accepted once.

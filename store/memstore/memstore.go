@@ -7,15 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
-var (
-	_ session.Store     = (*Store)(nil)
-	_ session.Lister    = (*Store)(nil)
-	_ session.OnceStore = (*Store)(nil)
-	_ session.Sweeper   = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // DefaultSweepInterval is how often the background sweeper runs when
 // Options.SweepInterval is zero.
@@ -28,7 +23,7 @@ type Options struct {
 	// SweepInterval is how often a background goroutine removes expired
 	// records and one-time keys. Zero means DefaultSweepInterval; a
 	// negative value starts no goroutine (expired entries then stay in
-	// memory, invisible, until Sweep is called).
+	// memory, invisible).
 	SweepInterval time.Duration
 }
 
@@ -37,7 +32,7 @@ type Store struct {
 	now func() time.Time
 
 	mu    sync.RWMutex
-	recs  map[string]*session.Record
+	recs  map[string]*store.Record
 	bySID map[indexKey]map[string]struct{}
 	bySub map[indexKey]map[string]struct{}
 	once  map[string]time.Time
@@ -55,7 +50,7 @@ type indexKey struct{ iss, val string }
 func New(opts Options) *Store {
 	s := &Store{
 		now:   opts.Now,
-		recs:  make(map[string]*session.Record),
+		recs:  make(map[string]*store.Record),
 		bySID: make(map[indexKey]map[string]struct{}),
 		bySub: make(map[indexKey]map[string]struct{}),
 		once:  make(map[string]time.Time),
@@ -86,7 +81,7 @@ func (s *Store) sweepLoop(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.Sweep(context.Background(), s.now())
+			s.sweep(s.now())
 		}
 	}
 }
@@ -99,31 +94,31 @@ func (s *Store) Close() error {
 	return nil
 }
 
-func clone(r *session.Record) *session.Record {
+func clone(r *store.Record) *store.Record {
 	c := *r
 	c.Data = bytes.Clone(r.Data)
 	return &c
 }
 
 // live reports whether r exists and has not expired at now.
-func live(r *session.Record, now time.Time) bool {
+func live(r *store.Record, now time.Time) bool {
 	return r != nil && r.ExpiresAt.After(now)
 }
 
 // Get returns a copy of the live record stored under key.
-func (s *Store) Get(ctx context.Context, key string) (*session.Record, error) {
+func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	r := s.recs[key]
 	if !live(r, now) {
-		return nil, session.ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	return clone(r), nil
 }
 
 // Create stores a copy of rec, replacing any record under the same key.
-func (s *Store) Create(ctx context.Context, rec *session.Record) error {
+func (s *Store) Create(ctx context.Context, rec *store.Record) error {
 	c := clone(rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -135,30 +130,17 @@ func (s *Store) Create(ctx context.Context, rec *session.Record) error {
 }
 
 // Update replaces the live record under rec.Key.
-func (s *Store) Update(ctx context.Context, rec *session.Record) error {
+func (s *Store) Update(ctx context.Context, rec *store.Record) error {
 	c := clone(rec)
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.recs[c.Key]
 	if !live(old, now) {
-		return session.ErrNotFound
+		return store.ErrNotFound
 	}
 	s.unindex(old)
 	s.put(c)
-	return nil
-}
-
-// Touch moves the LastSeen and ExpiresAt of the live record under key.
-func (s *Store) Touch(ctx context.Context, key string, lastSeen, expiresAt time.Time) error {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.recs[key]
-	if !live(r, now) {
-		return session.ErrNotFound
-	}
-	r.LastSeen, r.ExpiresAt = lastSeen, expiresAt
 	return nil
 }
 
@@ -170,48 +152,57 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// DeleteBySID removes the records of issuer with the given sid and returns
-// the keys of those that were live. An empty sid matches nothing.
-func (s *Store) DeleteBySID(ctx context.Context, issuer, sid string) ([]string, error) {
-	if sid == "" {
-		return []string{}, nil
+// DeleteMatching removes the records f selects and returns the keys of
+// those that were live.
+func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
+	if !f.Valid() {
+		return nil, store.ErrInvalidFilter
 	}
-	return s.deleteIndexed(s.bySID, indexKey{issuer, sid}), nil
-}
-
-// DeleteBySubject removes the records of issuer for subject and returns the
-// keys of those that were live.
-func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) ([]string, error) {
-	return s.deleteIndexed(s.bySub, indexKey{issuer, subject}), nil
-}
-
-func (s *Store) deleteIndexed(idx map[indexKey]map[string]struct{}, ik indexKey) []string {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys := []string{}
-	for k := range idx[ik] {
-		if live(s.recs[k], now) {
+	for k := range s.candidates(f) {
+		r := s.recs[k]
+		if r == nil || !f.Match(r) {
+			continue
+		}
+		if live(r, now) {
 			keys = append(keys, k)
 		}
 		s.remove(k)
 	}
-	return keys
+	return keys, nil
 }
 
-// ListBySubject returns copies of the live records of issuer for subject.
-func (s *Store) ListBySubject(ctx context.Context, issuer, subject string) ([]*session.Record, error) {
+// List returns copies of the live records f selects.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
+	if !f.Valid() {
+		return nil, store.ErrInvalidFilter
+	}
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := []*session.Record{}
-	for k := range s.bySub[indexKey{issuer, subject}] {
-		if r := s.recs[k]; live(r, now) {
+	out := []*store.Record{}
+	for k := range s.candidates(f) {
+		if r := s.recs[k]; live(r, now) && f.Match(r) {
 			out = append(out, clone(r))
 		}
 	}
 	return out, nil
 }
+
+// candidates returns the keys of the index entry f narrows to; s.mu must be
+// held. Callers still check every record with f.Match.
+func (s *Store) candidates(f store.Filter) map[string]struct{} {
+	if f.SID != "" {
+		return s.bySID[indexKey{f.Issuer, f.SID}]
+	}
+	return s.bySub[indexKey{f.Issuer, f.Subject}]
+}
+
+// Ping always succeeds: the records are in this process.
+func (s *Store) Ping(ctx context.Context) error { return nil }
 
 // Once records key for ttl and reports whether it was not recorded yet.
 func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
@@ -228,9 +219,9 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, 
 	return true, nil
 }
 
-// Sweep removes the records and one-time keys that expired at or before now
+// sweep removes the records and one-time keys that expired at or before now
 // and returns how many records it removed.
-func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) sweep(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -245,11 +236,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 			delete(s.once, k)
 		}
 	}
-	return n, nil
+	return n
 }
 
 // put stores r and indexes it; s.mu must be held for writing.
-func (s *Store) put(r *session.Record) {
+func (s *Store) put(r *store.Record) {
 	s.recs[r.Key] = r
 	if r.SID != "" {
 		addIndex(s.bySID, indexKey{r.Issuer, r.SID}, r.Key)
@@ -266,7 +257,7 @@ func (s *Store) remove(key string) {
 	}
 }
 
-func (s *Store) unindex(r *session.Record) {
+func (s *Store) unindex(r *store.Record) {
 	if r.SID != "" {
 		removeIndex(s.bySID, indexKey{r.Issuer, r.SID}, r.Key)
 	}

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) session.Store {
+	storetest.Run(t, func(t *testing.T) store.Store {
 		s := New(Options{})
 		t.Cleanup(func() { s.Close() })
 		return s
@@ -45,7 +45,7 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 	c := newClock()
 	s := New(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
-	rec := &session.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
+	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -54,17 +54,14 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 		t.Fatalf("Get just before the deadline: %v", err)
 	}
 	c.Add(time.Nanosecond)
-	if _, err := s.Get(ctx, "k"); !errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
 	}
-	if err := s.Touch(ctx, "k", c.Now(), c.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("Touch at the deadline = %v; want ErrNotFound", err)
-	}
-	if err := s.Update(ctx, rec); !errors.Is(err, session.ErrNotFound) {
+	if err := s.Update(ctx, rec); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Update at the deadline = %v; want ErrNotFound", err)
 	}
-	if got, _ := s.ListBySubject(ctx, "iss", "sub"); len(got) != 0 {
-		t.Fatalf("ListBySubject returned %d expired records", len(got))
+	if got, _ := s.List(ctx, store.Filter{Issuer: "iss", Subject: "sub"}); len(got) != 0 {
+		t.Fatalf("List returned %d expired records", len(got))
 	}
 }
 
@@ -99,13 +96,12 @@ func TestSweepRemovesExpiredEntries(t *testing.T) {
 	s := New(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
 	for i := range 4 {
-		s.Create(ctx, &session.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)})
+		s.Create(ctx, &store.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)})
 	}
 	s.Once(ctx, "a", time.Minute)
 	s.Once(ctx, "b", time.Hour)
-	n, err := s.Sweep(ctx, c.Now().Add(2*time.Minute))
-	if err != nil || n != 2 {
-		t.Fatalf("Sweep = %d, %v; want 2, nil", n, err)
+	if n := s.sweep(c.Now().Add(2 * time.Minute)); n != 2 {
+		t.Fatalf("sweep = %d; want 2", n)
 	}
 	if len(s.recs) != 2 || len(s.once) != 1 {
 		t.Fatalf("after Sweep: %d records, %d one-time keys; want 2 and 1", len(s.recs), len(s.once))
@@ -122,7 +118,7 @@ func TestBackgroundSweeper(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
 	s := New(Options{Now: c.Now, SweepInterval: time.Millisecond})
-	s.Create(ctx, &session.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)})
+	s.Create(ctx, &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)})
 	c.Add(time.Hour)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -168,8 +164,8 @@ func BenchmarkGet(b *testing.B) {
 	defer s.Close()
 	keys := make([]string, 1024)
 	for i := range keys {
-		keys[i] = session.KeyOf(fmt.Sprint(i))
-		s.Create(ctx, &session.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)})
+		keys[i] = fmt.Sprintf("key-%d", i)
+		s.Create(ctx, &store.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
 // localCache keeps records read from Redis for a short time, so that the
@@ -41,7 +41,7 @@ type localCache struct {
 }
 
 type cacheEntry struct {
-	rec *session.Record
+	rec *store.Record
 	at  time.Time
 }
 
@@ -103,7 +103,7 @@ func (lc *localCache) setHealthy(up bool) {
 }
 
 // get returns a copy of the cached record under key, if usable at now.
-func (lc *localCache) get(key string, now time.Time) (*session.Record, bool) {
+func (lc *localCache) get(key string, now time.Time) (*store.Record, bool) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	e, ok := lc.entries[key]
@@ -125,7 +125,7 @@ func (lc *localCache) mark() uint64 {
 }
 
 // put keeps rec unless an eviction happened since mark was taken.
-func (lc *localCache) put(key string, rec *session.Record, mark uint64, now time.Time) {
+func (lc *localCache) put(key string, rec *store.Record, mark uint64, now time.Time) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if !lc.healthy || lc.seq != mark {
@@ -154,7 +154,7 @@ func (lc *localCache) close() {
 	lc.setHealthy(false)
 }
 
-func cloneRecord(r *session.Record) *session.Record {
+func cloneRecord(r *store.Record) *store.Record {
 	c := *r
 	c.Data = append([]byte(nil), r.Data...)
 	return &c

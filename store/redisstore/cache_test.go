@@ -8,21 +8,22 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
 func TestConformanceWithLocalCache(t *testing.T) {
 	c := redistest.Client(t)
-	storetest.Run(t, func(t *testing.T) session.Store {
+	storetest.Run(t, func(t *testing.T) store.Store {
 		s := redisstore.New(c, redisstore.Options{Prefix: redistest.Prefix(t, c), LocalCacheTTL: time.Minute})
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
 }
 
-func record(key string) *session.Record {
-	return &session.Record{Key: key, Issuer: "https://op", Subject: "alice", SID: "sid-" + key,
+func record(key string) *store.Record {
+	return &store.Record{Key: key, Issuer: "https://op", Subject: "alice", SID: "sid-" + key,
 		LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: []byte("sealed-" + key)}
 }
 
@@ -66,8 +67,14 @@ func TestLocalCacheNeverOutlivesAnEndAnywhere(t *testing.T) {
 		do   func(key string) error
 	}{
 		{"delete", func(k string) error { return b.Delete(ctx, k) }},
-		{"delete by sid", func(k string) error { _, err := b.DeleteBySID(ctx, "https://op", "sid-"+k); return err }},
-		{"delete by subject", func(k string) error { _, err := b.DeleteBySubject(ctx, "https://op", "alice"); return err }},
+		{"delete by sid", func(k string) error {
+			_, err := b.DeleteMatching(ctx, store.Filter{Issuer: "https://op", SID: "sid-" + k})
+			return err
+		}},
+		{"delete by subject", func(k string) error {
+			_, err := b.DeleteMatching(ctx, store.Filter{Issuer: "https://op", Subject: "alice"})
+			return err
+		}},
 	} {
 		t.Run(end.name, func(t *testing.T) {
 			rec := record("k-" + end.name)
@@ -85,11 +92,11 @@ func TestLocalCacheNeverOutlivesAnEndAnywhere(t *testing.T) {
 			}
 			eventually(t, "eviction on the other replica", func() bool {
 				_, err := a.Get(ctx, rec.Key)
-				return errors.Is(err, session.ErrNotFound)
+				return errors.Is(err, store.ErrNotFound)
 			})
 			// Once gone, it stays gone: no later read brings it back.
 			for range 20 {
-				if _, err := a.Get(ctx, rec.Key); !errors.Is(err, session.ErrNotFound) {
+				if _, err := a.Get(ctx, rec.Key); !errors.Is(err, store.ErrNotFound) {
 					t.Fatalf("ended record read again: %v", err)
 				}
 			}
@@ -134,6 +141,6 @@ func TestLocalCacheOffWhileRedisIsDown(t *testing.T) {
 	// serve what Redis may since have ended.
 	eventually(t, "cache off with Redis down", func() bool {
 		_, err := s.Get(ctx, rec.Key)
-		return err != nil && !errors.Is(err, session.ErrNotFound)
+		return err != nil && !errors.Is(err, store.ErrNotFound)
 	})
 }

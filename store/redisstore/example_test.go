@@ -3,7 +3,7 @@ package redisstore_test
 import (
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 )
 
@@ -13,7 +13,7 @@ func ExampleNew() {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close()
 
-	var store session.Store = redisstore.New(client, redisstore.Options{
+	var store store.Store = redisstore.New(client, redisstore.Options{
 		// One hash tag per deployment keeps its keys in one Cluster slot.
 		Prefix: "{gatehouse-prod}:",
 	})

@@ -10,25 +10,22 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Locker is a lock shared by every process using the same Redis: SET NX PX
+// locker is a lock shared by every process using the same Redis: SET NX PX
 // with a random owner token, released only by its owner. It serialises
 // refreshes of one session across Gatehouse replicas (RFC 9700 §4.14.2:
 // with rotating refresh tokens, two replicas spending the same token would
 // revoke the whole family). It is safe for concurrent use.
-type Locker struct {
+type locker struct {
 	c      redis.UniversalClient
 	prefix string
 	// poll bounds the wait between attempts while another owner holds it.
 	poll time.Duration
 }
 
-// NewLocker returns a Locker whose keys start with prefix (DefaultPrefix
-// when empty, so they share the store's Cluster slot).
-func NewLocker(client redis.UniversalClient, prefix string) *Locker {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Locker{c: client, prefix: prefix, poll: 25 * time.Millisecond}
+// newLocker returns a locker whose keys start with prefix, the store's, so
+// they share its Cluster slot.
+func newLocker(client redis.UniversalClient, prefix string) *locker {
+	return &locker{c: client, prefix: prefix, poll: 25 * time.Millisecond}
 }
 
 // unlockScript deletes the lock only when it still holds our token, so a
@@ -42,7 +39,7 @@ return 0
 
 // Lock blocks until it holds the lock named key, for at most ttl, or ctx
 // ends. The returned function releases it.
-func (l *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+func (l *locker) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	b := make([]byte, 16)
 	rand.Read(b)
 	owner := hex.EncodeToString(b)

@@ -15,7 +15,7 @@ func TestLockerExcludesAcrossLockers(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	// Two lockers stand for two processes.
-	a, b := redisstore.NewLocker(c, prefix), redisstore.NewLocker(c, prefix)
+	a, b := redisstore.New(c, redisstore.Options{Prefix: prefix}), redisstore.New(c, redisstore.Options{Prefix: prefix})
 	var inside, maxInside atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -49,7 +49,7 @@ func TestLockerExcludesAcrossLockers(t *testing.T) {
 func TestLockerWaitEndsWithContext(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	l := redisstore.NewLocker(c, prefix)
+	l := redisstore.New(c, redisstore.Options{Prefix: prefix})
 	unlock, err := l.Lock(context.Background(), "k", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestLockerWaitEndsWithContext(t *testing.T) {
 func TestLockerUnlockKeepsAnotherOwnersLock(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	l := redisstore.NewLocker(c, prefix)
+	l := redisstore.New(c, redisstore.Options{Prefix: prefix})
 	unlock, err := l.Lock(context.Background(), "k", 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)

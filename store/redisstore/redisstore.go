@@ -15,13 +15,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
 var (
-	_ session.Store     = (*Store)(nil)
-	_ session.Lister    = (*Store)(nil)
-	_ session.OnceStore = (*Store)(nil)
-	_ session.Pinger    = (*Store)(nil)
+	_ store.Store  = (*Store)(nil)
+	_ store.Locker = (*Store)(nil)
 )
 
 // DefaultPrefix is the key prefix when Options.Prefix is empty. Its braces
@@ -50,6 +49,7 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	cache  *localCache // nil: off
+	lock   *locker
 }
 
 // New returns a store that uses client. The store does not own the client:
@@ -65,7 +65,18 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.LocalCacheTTL > 0 {
 		s.cache = newLocalCache(client, s.invalidationChannel(), opts.LocalCacheTTL)
 	}
+	s.lock = newLocker(client, s.prefix)
 	return s
+}
+
+// Lock takes the lock named key, shared by every store on the same Redis
+// and prefix: SET NX PX with a random owner, released only by its owner.
+// It serialises refreshes of one session across Gatehouse replicas (RFC
+// 9700 §4.14.2: with rotating refresh tokens, two replicas spending the same
+// token would revoke the whole family). It blocks until it holds the lock
+// or ctx ends; the lock frees itself after ttl.
+func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	return s.lock.Lock(ctx, key, ttl)
 }
 
 // Close stops the local cache's subscription. The caller owns the client
@@ -139,7 +150,7 @@ func parseTime(s string) (time.Time, error) {
 func nowMillis(t time.Time) int64 { return t.UnixMilli() }
 
 // putArgs returns the keys and arguments of createScript and updateScript.
-func (s *Store) putArgs(rec *session.Record) ([]string, []any) {
+func (s *Store) putArgs(rec *store.Record) ([]string, []any) {
 	ui := indexHash(rec.Issuer, rec.Subject)
 	xi := ""
 	keys := []string{s.recordKey(rec.Key), s.subKey(ui)}
@@ -155,12 +166,12 @@ func (s *Store) putArgs(rec *session.Record) ([]string, []any) {
 		s.prefix, rec.Key, nowMillis(s.now()),
 		rec.Issuer, rec.Subject, rec.SID,
 		formatTime(rec.LastSeen), formatTime(rec.ExpiresAt), rec.ExpiresAt.UnixMilli(),
-		data, ui, xi,
+		data, ui, xi, rec.App,
 	}
 }
 
 // Get returns the live record stored under key.
-func (s *Store) Get(ctx context.Context, key string) (*session.Record, error) {
+func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
 	var mark uint64
 	if s.cache != nil && !session.FreshRead(ctx) {
 		if rec, ok := s.cache.get(key, s.now()); ok {
@@ -177,35 +188,45 @@ func (s *Store) Get(ctx context.Context, key string) (*session.Record, error) {
 	return rec, err
 }
 
-func (s *Store) get(ctx context.Context, key string) (*session.Record, error) {
-	vals, err := s.c.HMGet(ctx, s.recordKey(key), "iss", "sub", "sid", "ls", "exp", "d").Result()
+func (s *Store) get(ctx context.Context, key string) (*store.Record, error) {
+	vals, err := s.c.HMGet(ctx, s.recordKey(key), "iss", "sub", "sid", "ls", "exp", "d", "app").Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: get: %w", err)
 	}
 	if vals[4] == nil {
-		return nil, session.ErrNotFound
+		return nil, store.ErrNotFound
 	}
-	strs := make([]string, len(vals))
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("redisstore: get: record field %d is missing", i)
-		}
-		strs[i] = str
+	strs, err := fieldStrings(vals)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get: %w", err)
 	}
 	rec, err := decodeRecord(key, strs)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: get: %w", err)
 	}
 	if !rec.ExpiresAt.After(s.now()) {
-		return nil, session.ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	return rec, nil
 }
 
+// fieldStrings turns the reply for the fields iss, sub, sid, ls, exp, d, app
+// into strings. A record written before App existed has no app field.
+func fieldStrings(vals []any) ([]string, error) {
+	strs := make([]string, len(vals))
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok && !(i == 6 && v == nil) {
+			return nil, fmt.Errorf("record field %d is missing", i)
+		}
+		strs[i] = str
+	}
+	return strs, nil
+}
+
 // decodeRecord builds a record from its key and the fields iss, sub, sid,
-// ls, exp, d.
-func decodeRecord(key string, f []string) (*session.Record, error) {
+// ls, exp, d, app.
+func decodeRecord(key string, f []string) (*store.Record, error) {
 	ls, err := parseTime(f[3])
 	if err != nil {
 		return nil, err
@@ -214,8 +235,9 @@ func decodeRecord(key string, f []string) (*session.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session.Record{
+	return &store.Record{
 		Key:       key,
+		App:       f[6],
 		Issuer:    f[0],
 		Subject:   f[1],
 		SID:       f[2],
@@ -226,7 +248,7 @@ func decodeRecord(key string, f []string) (*session.Record, error) {
 }
 
 // Create stores rec, replacing any record under the same key.
-func (s *Store) Create(ctx context.Context, rec *session.Record) error {
+func (s *Store) Create(ctx context.Context, rec *store.Record) error {
 	keys, args := s.putArgs(rec)
 	if err := createScript.Run(ctx, s.c, keys, args...).Err(); err != nil {
 		return fmt.Errorf("redisstore: create: %w", err)
@@ -235,7 +257,7 @@ func (s *Store) Create(ctx context.Context, rec *session.Record) error {
 }
 
 // Update replaces the live record under rec.Key.
-func (s *Store) Update(ctx context.Context, rec *session.Record) error {
+func (s *Store) Update(ctx context.Context, rec *store.Record) error {
 	keys, args := s.putArgs(rec)
 	n, err := updateScript.Run(ctx, s.c, keys, args...).Int()
 	s.invalidate(ctx, rec.Key)
@@ -243,21 +265,7 @@ func (s *Store) Update(ctx context.Context, rec *session.Record) error {
 		return fmt.Errorf("redisstore: update: %w", err)
 	}
 	if n == 0 {
-		return session.ErrNotFound
-	}
-	return nil
-}
-
-// Touch moves the LastSeen and ExpiresAt of the live record under key.
-func (s *Store) Touch(ctx context.Context, key string, lastSeen, expiresAt time.Time) error {
-	n, err := touchScript.Run(ctx, s.c, []string{s.recordKey(key)},
-		s.prefix, key, nowMillis(s.now()), formatTime(lastSeen), formatTime(expiresAt), expiresAt.UnixMilli()).Int()
-	s.invalidate(ctx, key)
-	if err != nil {
-		return fmt.Errorf("redisstore: touch: %w", err)
-	}
-	if n == 0 {
-		return session.ErrNotFound
+		return store.ErrNotFound
 	}
 	return nil
 }
@@ -272,58 +280,59 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// DeleteBySID removes the records of issuer with the given sid and returns
-// the keys of those that were live. An empty sid matches nothing.
-func (s *Store) DeleteBySID(ctx context.Context, issuer, sid string) ([]string, error) {
-	if sid == "" {
-		return []string{}, nil
+// indexOf names the index set f narrows to: the sid set when f has a sid,
+// else the subject set.
+func (s *Store) indexOf(f store.Filter) (set, field, hash string) {
+	if f.SID != "" {
+		h := indexHash(f.Issuer, f.SID)
+		return s.sidKey(h), "xi", h
 	}
-	h := indexHash(issuer, sid)
-	keys, err := deleteIndexedScript.Run(ctx, s.c, []string{s.sidKey(h)}, s.prefix, nowMillis(s.now()), "xi", h).StringSlice()
+	h := indexHash(f.Issuer, f.Subject)
+	return s.subKey(h), "ui", h
+}
+
+// DeleteMatching removes the records f selects and returns the keys of
+// those that were live. It is one script, atomic on the server.
+func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
+	if !f.Valid() {
+		return nil, store.ErrInvalidFilter
+	}
+	set, field, h := s.indexOf(f)
+	keys, err := deleteMatchingScript.Run(ctx, s.c, []string{set}, s.prefix, nowMillis(s.now()), field, h, f.App, f.Subject, f.SID).StringSlice()
 	s.invalidate(ctx, keys...)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: delete by sid: %w", err)
+		return nil, fmt.Errorf("redisstore: delete matching: %w", err)
 	}
 	return keys, nil
 }
 
-// DeleteBySubject removes the records of issuer for subject and returns the
-// keys of those that were live.
-func (s *Store) DeleteBySubject(ctx context.Context, issuer, subject string) ([]string, error) {
-	h := indexHash(issuer, subject)
-	keys, err := deleteIndexedScript.Run(ctx, s.c, []string{s.subKey(h)}, s.prefix, nowMillis(s.now()), "ui", h).StringSlice()
-	s.invalidate(ctx, keys...)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: delete by subject: %w", err)
+// List returns the live records f selects.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
+	if !f.Valid() {
+		return nil, store.ErrInvalidFilter
 	}
-	return keys, nil
-}
-
-// ListBySubject returns the live records of issuer for subject.
-func (s *Store) ListBySubject(ctx context.Context, issuer, subject string) ([]*session.Record, error) {
-	h := indexHash(issuer, subject)
-	res, err := listScript.Run(ctx, s.c, []string{s.subKey(h)}, s.prefix, nowMillis(s.now()), h).Slice()
+	set, field, h := s.indexOf(f)
+	res, err := listScript.Run(ctx, s.c, []string{set}, s.prefix, nowMillis(s.now()), field, h).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: list: %w", err)
 	}
 	now := s.now()
-	out := make([]*session.Record, 0, len(res))
+	out := make([]*store.Record, 0, len(res))
 	for _, item := range res {
 		fields, ok := item.([]any)
-		if !ok || len(fields) != 7 {
+		if !ok || len(fields) != 8 {
 			return nil, errors.New("redisstore: list: malformed script reply")
 		}
-		strs := make([]string, len(fields))
-		for i, f := range fields {
-			if strs[i], ok = f.(string); !ok {
-				return nil, errors.New("redisstore: list: record field missing")
-			}
+		strs, err := fieldStrings(fields[1:])
+		key, ok := fields[0].(string)
+		if err != nil || !ok {
+			return nil, errors.New("redisstore: list: record field missing")
 		}
-		rec, err := decodeRecord(strs[0], strs[1:])
+		rec, err := decodeRecord(key, strs)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: list: %w", err)
 		}
-		if rec.ExpiresAt.After(now) {
+		if rec.ExpiresAt.After(now) && f.Match(rec) {
 			out = append(out, rec)
 		}
 	}

@@ -12,13 +12,14 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
 func TestConformance(t *testing.T) {
 	c := redistest.Client(t)
-	storetest.Run(t, func(t *testing.T) session.Store {
+	storetest.Run(t, func(t *testing.T) store.Store {
 		s := redisstore.New(c, redisstore.Options{Prefix: redistest.Prefix(t, c)})
 		t.Cleanup(func() { s.Close() })
 		return s
@@ -31,7 +32,7 @@ func TestDefaultPrefixIsHashTag(t *testing.T) {
 	s := redisstore.New(c, redisstore.Options{})
 	key := "default-prefix-" + session.NewID()
 	t.Cleanup(func() { s.Delete(context.Background(), key) })
-	rec := &session.Record{Key: key, Issuer: "iss-" + key, Subject: "sub", SID: "sid", ExpiresAt: time.Now().Add(time.Minute)}
+	rec := &store.Record{Key: key, Issuer: "iss-" + key, Subject: "sub", SID: "sid", ExpiresAt: time.Now().Add(time.Minute)}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestDefaultPrefixIsHashTag(t *testing.T) {
 	if !strings.HasPrefix(redisstore.DefaultPrefix, "{") || !strings.Contains(redisstore.DefaultPrefix, "}") {
 		t.Fatalf("DefaultPrefix %q carries no Cluster hash tag", redisstore.DefaultPrefix)
 	}
-	if _, err := s.DeleteBySID(ctx, rec.Issuer, "sid"); err != nil {
+	if _, err := s.DeleteMatching(ctx, store.Filter{Issuer: rec.Issuer, SID: "sid"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -55,7 +56,7 @@ func TestKeyNamesHoldNoIdentifiers(t *testing.T) {
 	s := redisstore.New(c, redisstore.Options{Prefix: prefix})
 	secrets := []string{"https://idp.example/realm-marker", "subject-marker-8d1f", "sid-marker-77aa", "jti-marker-0c2e"}
 	for i := range 3 {
-		rec := &session.Record{
+		rec := &store.Record{
 			Key:       session.KeyOf(fmt.Sprint("cookie", i)),
 			Issuer:    secrets[0],
 			Subject:   secrets[1],
@@ -94,7 +95,7 @@ func TestKeyNamesHoldNoIdentifiers(t *testing.T) {
 }
 
 // TestIndexSetsOutliveTheirMembers: an index set expires no sooner than its
-// longest-lived record, also after a Touch moved that record's deadline.
+// longest-lived record, also after an Update moved that record's deadline.
 func TestIndexSetsOutliveTheirMembers(t *testing.T) {
 	c := redistest.Client(t)
 	ctx := t.Context()
@@ -102,12 +103,13 @@ func TestIndexSetsOutliveTheirMembers(t *testing.T) {
 	s := redisstore.New(c, redisstore.Options{Prefix: prefix})
 	now := time.Now()
 	for i, ttl := range []time.Duration{time.Hour, 3 * time.Hour, 2 * time.Hour} {
-		rec := &session.Record{Key: fmt.Sprint("k", i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: now.Add(ttl)}
+		rec := &store.Record{Key: fmt.Sprint("k", i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: now.Add(ttl)}
 		if err := s.Create(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Touch(ctx, "k0", now, now.Add(5*time.Hour)); err != nil {
+	moved := &store.Record{Key: "k0", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: now, ExpiresAt: now.Add(5 * time.Hour)}
+	if err := s.Update(ctx, moved); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := redistest.Keys(ctx, c, prefix)
@@ -141,7 +143,7 @@ func TestStaleIndexMembersAreTolerated(t *testing.T) {
 	prefix := redistest.Prefix(t, c)
 	s := redisstore.New(c, redisstore.Options{Prefix: prefix})
 	for _, k := range []string{"gone", "kept"} {
-		rec := &session.Record{Key: k, Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: time.Now().Add(time.Hour), Data: []byte(k)}
+		rec := &store.Record{Key: k, Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: time.Now().Add(time.Hour), Data: []byte(k)}
 		if err := s.Create(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +151,7 @@ func TestStaleIndexMembersAreTolerated(t *testing.T) {
 	if err := c.Del(ctx, prefix+"s:gone").Err(); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListBySubject(ctx, "iss", "sub")
+	list, err := s.List(ctx, store.Filter{Issuer: "iss", Subject: "sub"})
 	if err != nil || len(list) != 1 || list[0].Key != "kept" {
 		t.Fatalf("ListBySubject = %v, %v; want only kept", list, err)
 	}
@@ -165,7 +167,7 @@ func TestStaleIndexMembersAreTolerated(t *testing.T) {
 	if strings.Join(members, ",") != "kept" {
 		t.Fatalf("subject set members after listing = %q; want the stale member dropped", members)
 	}
-	got, err := s.DeleteBySID(ctx, "iss", "sid")
+	got, err := s.DeleteMatching(ctx, store.Filter{Issuer: "iss", SID: "sid"})
 	if err != nil || strings.Join(got, ",") != "kept" {
 		t.Fatalf("DeleteBySID = %q, %v; want [kept]", got, err)
 	}
@@ -182,24 +184,21 @@ func TestInjectedClockDecidesLiveness(t *testing.T) {
 	now := time.Now()
 	clock := now
 	s := redisstore.New(c, redisstore.Options{Prefix: redistest.Prefix(t, c), Now: func() time.Time { return clock }})
-	rec := &session.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: now, ExpiresAt: now.Add(time.Hour)}
+	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: now, ExpiresAt: now.Add(time.Hour)}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	clock = now.Add(time.Hour)
-	if _, err := s.Get(ctx, "k"); !errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
 	}
-	if err := s.Touch(ctx, "k", clock, clock.Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("Touch at the deadline = %v; want ErrNotFound", err)
-	}
-	if err := s.Update(ctx, rec); !errors.Is(err, session.ErrNotFound) {
+	if err := s.Update(ctx, rec); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Update at the deadline = %v; want ErrNotFound", err)
 	}
-	if list, err := s.ListBySubject(ctx, "iss", "sub"); err != nil || len(list) != 0 {
+	if list, err := s.List(ctx, store.Filter{Issuer: "iss", Subject: "sub"}); err != nil || len(list) != 0 {
 		t.Fatalf("ListBySubject at the deadline = %v, %v; want none", list, err)
 	}
-	if keys, err := s.DeleteBySID(ctx, "iss", "sid"); err != nil || len(keys) != 0 {
+	if keys, err := s.DeleteMatching(ctx, store.Filter{Issuer: "iss", SID: "sid"}); err != nil || len(keys) != 0 {
 		t.Fatalf("DeleteBySID at the deadline = %q, %v; want none reported", keys, err)
 	}
 }
@@ -223,7 +222,7 @@ func TestServerOutage(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	s := redisstore.New(c, redisstore.Options{})
 	ctx := t.Context()
-	rec := &session.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: []byte("d")}
+	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: []byte("d")}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -232,16 +231,16 @@ func TestServerOutage(t *testing.T) {
 	if err := s.Ping(ctx); err == nil {
 		t.Error("Ping succeeded while Redis is down")
 	}
-	if _, err := s.Get(ctx, "k"); err == nil || errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Get(ctx, "k"); err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get while Redis is down = %v; want a store error", err)
 	}
 	if ok, err := s.Once(ctx, "jti", time.Minute); err == nil {
 		t.Errorf("Once while Redis is down = %v, nil; want an error", ok)
 	}
-	if err := s.Update(ctx, rec); err == nil || errors.Is(err, session.ErrNotFound) {
+	if err := s.Update(ctx, rec); err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Update while Redis is down = %v; want a store error", err)
 	}
-	if _, err := s.DeleteBySID(ctx, "iss", "sid"); err == nil {
+	if _, err := s.DeleteMatching(ctx, store.Filter{Issuer: "iss", SID: "sid"}); err == nil {
 		t.Error("DeleteBySID succeeded while Redis is down")
 	}
 
@@ -250,7 +249,7 @@ func TestServerOutage(t *testing.T) {
 		t.Fatalf("Ping after restart: %v", err)
 	}
 	// The private server keeps nothing across a restart.
-	if _, err := s.Get(ctx, "k"); !errors.Is(err, session.ErrNotFound) {
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get after restart = %v; want ErrNotFound", err)
 	}
 	if err := s.Create(ctx, rec); err != nil {
@@ -265,7 +264,7 @@ func BenchmarkGet(b *testing.B) {
 	keys := make([]string, 256)
 	for i := range keys {
 		keys[i] = session.KeyOf(fmt.Sprint(i))
-		if err := s.Create(ctx, &session.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)}); err != nil {
+		if err := s.Create(ctx, &store.Record{Key: keys[i], Issuer: "iss", Subject: fmt.Sprint(i % 64), SID: fmt.Sprint(i), LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: make([]byte, 2048)}); err != nil {
 			b.Fatal(err)
 		}
 	}

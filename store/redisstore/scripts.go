@@ -33,12 +33,13 @@ end
 `
 
 // putRecord: KEYS = record, subject set[, sid set];
-// ARGV = prefix, key, now, iss, sub, sid, ls, exp, em, data, ui, xi.
+// ARGV = prefix, key, now, iss, sub, sid, ls, exp, em, data, ui, xi, app.
 const putRecord = `
 local function put()
   local em = tonumber(ARGV[9])
   redis.call('HSET', KEYS[1], 'iss', ARGV[4], 'sub', ARGV[5], 'sid', ARGV[6],
-    'ls', ARGV[7], 'exp', ARGV[8], 'em', ARGV[9], 'd', ARGV[10], 'ui', ARGV[11], 'xi', ARGV[12])
+    'ls', ARGV[7], 'exp', ARGV[8], 'em', ARGV[9], 'd', ARGV[10], 'ui', ARGV[11], 'xi', ARGV[12],
+    'app', ARGV[13])
   redis.call('PEXPIREAT', KEYS[1], em)
   redis.call('SADD', KEYS[2], ARGV[2])
   extend(KEYS[2], em)
@@ -71,30 +72,6 @@ if tonumber(ARGV[9]) > tonumber(ARGV[3]) then put() end
 return 1
 `)
 
-// touchScript: KEYS = record; ARGV = prefix, key, now, ls, exp, em. It
-// returns 0 when there is no live record.
-var touchScript = redis.NewScript(prelude + `
-local old = redis.call('HMGET', KEYS[1], 'em', 'ui', 'xi')
-local now, em = tonumber(ARGV[3]), tonumber(ARGV[6])
-if not old[1] or tonumber(old[1]) <= now then return 0 end
-if em <= now then
-  unindex(ARGV[2], old[2], old[3])
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-redis.call('HSET', KEYS[1], 'ls', ARGV[4], 'exp', ARGV[5], 'em', ARGV[6])
-redis.call('PEXPIREAT', KEYS[1], em)
-local sub = P .. 'sub:' .. old[2]
-redis.call('SADD', sub, ARGV[2])
-extend(sub, em)
-if old[3] ~= '' then
-  local sid = P .. 'sid:' .. old[3]
-  redis.call('SADD', sid, ARGV[2])
-  extend(sid, em)
-end
-return 1
-`)
-
 // deleteScript: KEYS = record; ARGV = prefix, key.
 var deleteScript = redis.NewScript(prelude + `
 local old = redis.call('HMGET', KEYS[1], 'ui', 'xi')
@@ -103,41 +80,50 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
-// deleteIndexedScript: KEYS = index set; ARGV = prefix, now, field ('ui' or
-// 'xi'), the set's hash. It deletes every record of the set that still
-// belongs to it, then the set, and returns the keys of the live ones.
-var deleteIndexedScript = redis.NewScript(prelude + `
+// deleteMatchingScript: KEYS = index set; ARGV = prefix, now, field ('ui'
+// or 'xi'), the set's hash, app, subject, sid (each ” for any). It deletes
+// every record of the set that still belongs to it and matches app,
+// subject and sid, drops the set when nothing is left in it, and returns the
+// keys of the live records it deleted.
+var deleteMatchingScript = redis.NewScript(prelude + `
 local now = tonumber(ARGV[2])
+local app, sub, sid = ARGV[5], ARGV[6], ARGV[7]
 local out = {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local rk = P .. 's:' .. m
-  local r = redis.call('HMGET', rk, 'em', 'ui', 'xi')
-  if r[1] then
+  local r = redis.call('HMGET', rk, 'em', 'ui', 'xi', 'app', 'sub', 'sid')
+  if not r[1] then
+    redis.call('SREM', KEYS[1], m)
+  else
     local idx = r[2]
     if ARGV[3] == 'xi' then idx = r[3] end
-    if idx == ARGV[4] then
+    if idx ~= ARGV[4] then
+      redis.call('SREM', KEYS[1], m)
+    elseif (app == '' or (r[4] or '') == app) and (sub == '' or r[5] == sub) and (sid == '' or r[6] == sid) then
       if tonumber(r[1]) > now then out[#out + 1] = m end
       unindex(m, r[2], r[3])
       redis.call('DEL', rk)
     end
   end
 end
-redis.call('DEL', KEYS[1])
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return out
 `)
 
-// listScript: KEYS = subject set; ARGV = prefix, now, the set's hash. It
-// returns {key, iss, sub, sid, ls, exp, data} for each live record and drops
-// members whose record is gone.
+// listScript: KEYS = index set; ARGV = prefix, now, field ('ui' or 'xi'),
+// the set's hash. It returns {key, iss, sub, sid, ls, exp, data, app} for
+// each live record and drops members whose record is gone or moved.
 var listScript = redis.NewScript(prelude + `
 local now = tonumber(ARGV[2])
 local out = {}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local r = redis.call('HMGET', P .. 's:' .. m, 'em', 'ui', 'iss', 'sub', 'sid', 'ls', 'exp', 'd')
-  if not r[1] or r[2] ~= ARGV[3] then
+  local r = redis.call('HMGET', P .. 's:' .. m, 'em', 'ui', 'xi', 'iss', 'sub', 'sid', 'ls', 'exp', 'd', 'app')
+  local idx = r[2]
+  if ARGV[3] == 'xi' then idx = r[3] end
+  if not r[1] or idx ~= ARGV[4] then
     redis.call('SREM', KEYS[1], m)
   elseif tonumber(r[1]) > now then
-    out[#out + 1] = {m, r[3], r[4], r[5], r[6], r[7], r[8]}
+    out[#out + 1] = {m, r[4], r[5], r[6], r[7], r[8], r[9], r[10] or ''}
   end
 end
 return out

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 )
 
 // Run runs the conformance suite against the stores that newStore returns.
@@ -26,10 +26,10 @@ import (
 // temporary file) with t.Cleanup; Run never closes a store. The store must
 // read the real clock, because a few subtests let short deadlines pass.
 //
-// Subtests for the optional interfaces (session.Lister, session.OnceStore,
-// session.Pinger, session.Sweeper) are skipped when the store does not
-// implement them.
-func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
+// Sweeping expired records is each store's own business, with its own
+// interval, so Run checks only that expired records are never returned; a
+// backend tests its sweeper in its own tests.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"UpdateMovesIndexes", testUpdateMovesIndexes},
 		{"Touch", testTouch},
 		{"TouchNeverResurrects", testTouchNeverResurrects},
+		{"FilterByApp", testFilterByApp},
+		{"FilterBySubjectAndSID", testFilterBySubjectAndSID},
+		{"InvalidFilter", testInvalidFilter},
 		{"Delete", testDelete},
 		{"DeleteBySID", testDeleteBySID},
 		{"DeleteBySIDEmpty", testDeleteBySIDEmpty},
@@ -62,7 +65,6 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"OnceExpires", testOnceExpires},
 		{"OnceConcurrent", testOnceConcurrent},
 		{"Ping", testPing},
-		{"Sweep", testSweep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,13 +81,13 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 // namespace that makes its keys and issuers unique, and helpers.
 type fixture struct {
 	t   *testing.T
-	s   session.Store
+	s   store.Store
 	ctx context.Context
 	ns  string
 	iss string
 }
 
-func newFixture(t *testing.T, s session.Store) *fixture {
+func newFixture(t *testing.T, s store.Store) *fixture {
 	ns := randHex(8)
 	return &fixture{t: t, s: s, ctx: t.Context(), ns: ns, iss: "https://idp.example/" + ns}
 }
@@ -101,10 +103,10 @@ func (f *fixture) key(name string) string { return "k-" + f.ns + "-" + name }
 
 // rec returns a record of f's issuer that expires ttl from now (in the past
 // for a negative ttl) with unique data.
-func (f *fixture) rec(name, subject, sid string, ttl time.Duration) *session.Record {
+func (f *fixture) rec(name, subject, sid string, ttl time.Duration) *store.Record {
 	now := time.Now()
 	key := f.key(name)
-	return &session.Record{
+	return &store.Record{
 		Key:       key,
 		Issuer:    f.iss,
 		Subject:   subject,
@@ -115,20 +117,20 @@ func (f *fixture) rec(name, subject, sid string, ttl time.Duration) *session.Rec
 	}
 }
 
-func clone(r *session.Record) *session.Record {
+func clone(r *store.Record) *store.Record {
 	c := *r
 	c.Data = bytes.Clone(r.Data)
 	return &c
 }
 
-func (f *fixture) create(r *session.Record) {
+func (f *fixture) create(r *store.Record) {
 	f.t.Helper()
 	if err := f.s.Create(f.ctx, r); err != nil {
 		f.t.Fatalf("Create(%q): %v", r.Key, err)
 	}
 }
 
-func (f *fixture) mustGet(key string) *session.Record {
+func (f *fixture) mustGet(key string) *store.Record {
 	f.t.Helper()
 	r, err := f.s.Get(f.ctx, key)
 	if err != nil {
@@ -143,18 +145,18 @@ func (f *fixture) mustGet(key string) *session.Record {
 func (f *fixture) wantGone(key string) {
 	f.t.Helper()
 	r, err := f.s.Get(f.ctx, key)
-	if !errors.Is(err, session.ErrNotFound) {
-		f.t.Fatalf("Get(%q) = %+v, %v; want session.ErrNotFound", key, r, err)
+	if !errors.Is(err, store.ErrNotFound) {
+		f.t.Fatalf("Get(%q) = %+v, %v; want store.ErrNotFound", key, r, err)
 	}
 }
 
 // wantRecord checks that got holds want's fields. Stores keep times to at
 // least millisecond precision.
-func (f *fixture) wantRecord(got, want *session.Record) {
+func (f *fixture) wantRecord(got, want *store.Record) {
 	f.t.Helper()
-	if got.Key != want.Key || got.Issuer != want.Issuer || got.Subject != want.Subject || got.SID != want.SID {
-		f.t.Errorf("record identity = (%q, %q, %q, %q); want (%q, %q, %q, %q)",
-			got.Key, got.Issuer, got.Subject, got.SID, want.Key, want.Issuer, want.Subject, want.SID)
+	if got.Key != want.Key || got.App != want.App || got.Issuer != want.Issuer || got.Subject != want.Subject || got.SID != want.SID {
+		f.t.Errorf("record identity = (%q, %q, %q, %q, %q); want (%q, %q, %q, %q, %q)",
+			got.Key, got.App, got.Issuer, got.Subject, got.SID, want.Key, want.App, want.Issuer, want.Subject, want.SID)
 	}
 	if !sameTime(got.LastSeen, want.LastSeen) {
 		f.t.Errorf("record %q LastSeen = %v; want %v", want.Key, got.LastSeen, want.LastSeen)
@@ -189,43 +191,74 @@ func (f *fixture) wantKeys(what string, got []string, want ...string) {
 	}
 }
 
+// touch moves a record's deadlines the way the session manager does: read
+// the live record, then Update it.
+func (f *fixture) touch(key string, lastSeen, expiresAt time.Time) error {
+	r, err := f.s.Get(f.ctx, key)
+	if err != nil {
+		return err
+	}
+	r.LastSeen, r.ExpiresAt = lastSeen, expiresAt
+	return f.s.Update(f.ctx, r)
+}
+
+func (f *fixture) deleteMatching(flt store.Filter, want ...string) {
+	f.t.Helper()
+	got, err := f.s.DeleteMatching(f.ctx, flt)
+	if err != nil {
+		f.t.Fatalf("DeleteMatching(%+v): %v", flt, err)
+	}
+	if got == nil {
+		f.t.Errorf("DeleteMatching(%+v) returned nil keys; want an empty slice", flt)
+	}
+	f.wantKeys(fmt.Sprintf("DeleteMatching(%+v)", flt), got, want...)
+}
+
 func (f *fixture) deleteBySID(iss, sid string, want ...string) {
 	f.t.Helper()
-	got, err := f.s.DeleteBySID(f.ctx, iss, sid)
-	if err != nil {
-		f.t.Fatalf("DeleteBySID(%q, %q): %v", iss, sid, err)
+	if sid == "" {
+		f.wantInvalid(store.Filter{Issuer: iss})
+		return
 	}
-	f.wantKeys(fmt.Sprintf("DeleteBySID(%q, %q)", iss, sid), got, want...)
+	f.deleteMatching(store.Filter{Issuer: iss, SID: sid}, want...)
 }
 
 func (f *fixture) deleteBySubject(iss, sub string, want ...string) {
 	f.t.Helper()
-	got, err := f.s.DeleteBySubject(f.ctx, iss, sub)
-	if err != nil {
-		f.t.Fatalf("DeleteBySubject(%q, %q): %v", iss, sub, err)
-	}
-	f.wantKeys(fmt.Sprintf("DeleteBySubject(%q, %q)", iss, sub), got, want...)
+	f.deleteMatching(store.Filter{Issuer: iss, Subject: sub}, want...)
 }
 
-// list checks ListBySubject when the store is a Lister.
+// wantInvalid checks that flt is refused by DeleteMatching and List.
+func (f *fixture) wantInvalid(flt store.Filter) {
+	f.t.Helper()
+	if keys, err := f.s.DeleteMatching(f.ctx, flt); err == nil || len(keys) != 0 {
+		f.t.Errorf("DeleteMatching(%+v) = %q, %v; want no keys and an error", flt, keys, err)
+	}
+	if recs, err := f.s.List(f.ctx, flt); err == nil || len(recs) != 0 {
+		f.t.Errorf("List(%+v) = %d records, %v; want none and an error", flt, len(recs), err)
+	}
+}
+
+// list checks List by subject.
 func (f *fixture) list(iss, sub string, want ...string) {
 	f.t.Helper()
-	l, ok := f.s.(session.Lister)
-	if !ok {
-		return
-	}
-	recs, err := l.ListBySubject(f.ctx, iss, sub)
+	f.listMatching(store.Filter{Issuer: iss, Subject: sub}, want...)
+}
+
+func (f *fixture) listMatching(flt store.Filter, want ...string) {
+	f.t.Helper()
+	recs, err := f.s.List(f.ctx, flt)
 	if err != nil {
-		f.t.Fatalf("ListBySubject(%q, %q): %v", iss, sub, err)
+		f.t.Fatalf("List(%+v): %v", flt, err)
 	}
 	if recs == nil {
-		f.t.Errorf("ListBySubject(%q, %q) returned a nil slice; want an empty one", iss, sub)
+		f.t.Errorf("List(%+v) returned a nil slice; want an empty one", flt)
 	}
 	keys := make([]string, 0, len(recs))
 	for _, r := range recs {
 		keys = append(keys, r.Key)
 	}
-	f.wantKeys(fmt.Sprintf("ListBySubject(%q, %q)", iss, sub), keys, want...)
+	f.wantKeys(fmt.Sprintf("List(%+v)", flt), keys, want...)
 }
 
 func testCreateGet(f *fixture) {
@@ -308,7 +341,7 @@ func testExpiresWithTime(f *fixture) {
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	for {
 		_, err := f.s.Get(f.ctx, r.Key)
-		if errors.Is(err, session.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			break
 		}
 		if err != nil {
@@ -319,8 +352,8 @@ func testExpiresWithTime(f *fixture) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	if err := f.s.Touch(f.ctx, r.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
-		f.t.Fatalf("Touch after the deadline = %v; want session.ErrNotFound", err)
+	if err := f.touch(r.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		f.t.Fatalf("Touch after the deadline = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(r.Key)
 }
@@ -342,8 +375,8 @@ func testUpdate(f *fixture) {
 
 func testUpdateNeverResurrects(f *fixture) {
 	missing := f.rec("missing", "alice", "sid-1", time.Hour)
-	if err := f.s.Update(f.ctx, missing); !errors.Is(err, session.ErrNotFound) {
-		f.t.Errorf("Update of a missing record = %v; want session.ErrNotFound", err)
+	if err := f.s.Update(f.ctx, missing); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Update of a missing record = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(missing.Key)
 
@@ -352,8 +385,8 @@ func testUpdateNeverResurrects(f *fixture) {
 	if err := f.s.Delete(f.ctx, deleted.Key); err != nil {
 		f.t.Fatalf("Delete: %v", err)
 	}
-	if err := f.s.Update(f.ctx, deleted); !errors.Is(err, session.ErrNotFound) {
-		f.t.Errorf("Update of a deleted record = %v; want session.ErrNotFound", err)
+	if err := f.s.Update(f.ctx, deleted); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Update of a deleted record = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(deleted.Key)
 
@@ -361,15 +394,15 @@ func testUpdateNeverResurrects(f *fixture) {
 	f.create(clone(expired))
 	revived := clone(expired)
 	revived.ExpiresAt = time.Now().Add(time.Hour)
-	if err := f.s.Update(f.ctx, revived); !errors.Is(err, session.ErrNotFound) {
-		f.t.Errorf("Update of an expired record = %v; want session.ErrNotFound", err)
+	if err := f.s.Update(f.ctx, revived); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Update of an expired record = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(expired.Key)
 
 	f.list(f.iss, "alice")
-	got, err := f.s.DeleteBySubject(f.ctx, f.iss, "alice")
+	got, err := f.s.DeleteMatching(f.ctx, store.Filter{Issuer: f.iss, Subject: "alice"})
 	if err != nil {
-		f.t.Fatalf("DeleteBySubject: %v", err)
+		f.t.Fatalf("DeleteMatching: %v", err)
 	}
 	for _, k := range got {
 		if k == missing.Key || k == deleted.Key {
@@ -434,7 +467,7 @@ func testTouch(f *fixture) {
 	f.create(clone(r))
 	ls := r.LastSeen.Add(90 * time.Second)
 	exp := r.ExpiresAt.Add(2 * time.Hour)
-	if err := f.s.Touch(f.ctx, r.Key, ls, exp); err != nil {
+	if err := f.touch(r.Key, ls, exp); err != nil {
 		f.t.Fatalf("Touch: %v", err)
 	}
 	want := clone(r)
@@ -443,7 +476,7 @@ func testTouch(f *fixture) {
 
 	// A shorter deadline is allowed too.
 	exp = r.ExpiresAt.Add(-30 * time.Minute)
-	if err := f.s.Touch(f.ctx, r.Key, ls, exp); err != nil {
+	if err := f.touch(r.Key, ls, exp); err != nil {
 		f.t.Fatalf("Touch: %v", err)
 	}
 	want.ExpiresAt = exp
@@ -452,8 +485,8 @@ func testTouch(f *fixture) {
 	f.list(f.iss, "alice", r.Key)
 	f.deleteBySID(f.iss, "sid-1", r.Key)
 
-	if err := f.s.Touch(f.ctx, f.key("missing"), ls, exp); !errors.Is(err, session.ErrNotFound) {
-		f.t.Errorf("Touch of a missing record = %v; want session.ErrNotFound", err)
+	if err := f.touch(f.key("missing"), ls, exp); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Touch of a missing record = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(f.key("missing"))
 }
@@ -461,20 +494,20 @@ func testTouch(f *fixture) {
 func testTouchNeverResurrects(f *fixture) {
 	expired := f.rec("expired", "alice", "sid-1", -time.Minute)
 	f.create(expired)
-	if err := f.s.Touch(f.ctx, expired.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
-		f.t.Errorf("Touch of an expired record = %v; want session.ErrNotFound", err)
+	if err := f.touch(expired.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Touch of an expired record = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(expired.Key)
 
 	// A Touch into the past ends the session; a later Touch cannot undo it.
 	r := f.rec("live", "alice", "sid-1", time.Hour)
 	f.create(r)
-	if err := f.s.Touch(f.ctx, r.Key, time.Now(), time.Now().Add(-time.Second)); err != nil {
+	if err := f.touch(r.Key, time.Now(), time.Now().Add(-time.Second)); err != nil {
 		f.t.Fatalf("Touch into the past: %v", err)
 	}
 	f.wantGone(r.Key)
-	if err := f.s.Touch(f.ctx, r.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
-		f.t.Errorf("Touch after an ending Touch = %v; want session.ErrNotFound", err)
+	if err := f.touch(r.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Touch after an ending Touch = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(r.Key)
 
@@ -483,8 +516,8 @@ func testTouchNeverResurrects(f *fixture) {
 	if err := f.s.Delete(f.ctx, deleted.Key); err != nil {
 		f.t.Fatalf("Delete: %v", err)
 	}
-	if err := f.s.Touch(f.ctx, deleted.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
-		f.t.Errorf("Touch of a deleted record = %v; want session.ErrNotFound", err)
+	if err := f.touch(deleted.Key, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Touch of a deleted record = %v; want store.ErrNotFound", err)
 	}
 	f.wantGone(deleted.Key)
 	f.list(f.iss, "alice")
@@ -520,14 +553,14 @@ func testDeleteBySID(f *fixture) {
 	a4 := f.rec("a4", "alice", "", time.Hour)
 	o1 := f.rec("o1", "alice", "sid-1", time.Hour)
 	o1.Issuer = other
-	for _, r := range []*session.Record{a1, a2, b1, a3, a4, o1} {
+	for _, r := range []*store.Record{a1, a2, b1, a3, a4, o1} {
 		f.create(clone(r))
 	}
 	f.deleteBySID(f.iss, "sid-1", a1.Key, a2.Key, b1.Key)
 	for _, k := range []string{a1.Key, a2.Key, b1.Key} {
 		f.wantGone(k)
 	}
-	for _, r := range []*session.Record{a3, a4, o1} {
+	for _, r := range []*store.Record{a3, a4, o1} {
 		f.wantRecord(f.mustGet(r.Key), r)
 	}
 	f.deleteBySID(f.iss, "sid-1")
@@ -558,14 +591,14 @@ func testDeleteBySubject(f *fixture) {
 	cased := f.rec("cased", "Alice", "sid-9", time.Hour)
 	o1 := f.rec("o1", "alice", "sid-1", time.Hour)
 	o1.Issuer = other
-	for _, r := range []*session.Record{a1, a2, a3, b1, cased, o1} {
+	for _, r := range []*store.Record{a1, a2, a3, b1, cased, o1} {
 		f.create(clone(r))
 	}
 	f.deleteBySubject(f.iss, "alice", a1.Key, a2.Key, a3.Key)
 	for _, k := range []string{a1.Key, a2.Key, a3.Key} {
 		f.wantGone(k)
 	}
-	for _, r := range []*session.Record{b1, cased, o1} {
+	for _, r := range []*store.Record{b1, cased, o1} {
 		f.wantRecord(f.mustGet(r.Key), r)
 	}
 	f.deleteBySubject(f.iss, "alice")
@@ -583,9 +616,9 @@ func testDeleteByIndexWithExpired(f *fixture) {
 	dead := f.rec("dead", "alice", "sid-1", -time.Minute)
 	f.create(clone(live))
 	f.create(clone(dead))
-	got, err := f.s.DeleteBySID(f.ctx, f.iss, "sid-1")
+	got, err := f.s.DeleteMatching(f.ctx, store.Filter{Issuer: f.iss, SID: "sid-1"})
 	if err != nil {
-		f.t.Fatalf("DeleteBySID: %v", err)
+		f.t.Fatalf("DeleteMatching: %v", err)
 	}
 	got = slices.DeleteFunc(got, func(k string) bool { return k == dead.Key })
 	f.wantKeys("DeleteBySID", got, live.Key)
@@ -596,9 +629,9 @@ func testDeleteByIndexWithExpired(f *fixture) {
 	dead = f.rec("dead2", "bob", "", -time.Minute)
 	f.create(clone(live))
 	f.create(clone(dead))
-	got, err = f.s.DeleteBySubject(f.ctx, f.iss, "bob")
+	got, err = f.s.DeleteMatching(f.ctx, store.Filter{Issuer: f.iss, Subject: "bob"})
 	if err != nil {
-		f.t.Fatalf("DeleteBySubject: %v", err)
+		f.t.Fatalf("DeleteMatching: %v", err)
 	}
 	got = slices.DeleteFunc(got, func(k string) bool { return k == dead.Key })
 	f.wantKeys("DeleteBySubject", got, live.Key)
@@ -648,7 +681,7 @@ func testLargeData(f *fixture) {
 		f.t.Fatalf("Update: %v", err)
 	}
 	f.wantRecord(f.mustGet(r.Key), u)
-	if err := f.s.Touch(f.ctx, r.Key, u.LastSeen, u.ExpiresAt); err != nil {
+	if err := f.touch(r.Key, u.LastSeen, u.ExpiresAt); err != nil {
 		f.t.Fatalf("Touch: %v", err)
 	}
 	f.wantRecord(f.mustGet(r.Key), u)
@@ -682,7 +715,7 @@ func testOddKeys(f *fixture) {
 		r.Issuer = f.iss + "/" + o
 		f.create(clone(r))
 		f.wantRecord(f.mustGet(r.Key), r)
-		if err := f.s.Touch(f.ctx, r.Key, r.LastSeen, r.ExpiresAt.Add(time.Minute)); err != nil {
+		if err := f.touch(r.Key, r.LastSeen, r.ExpiresAt.Add(time.Minute)); err != nil {
 			f.t.Fatalf("Touch(%q): %v", r.Key, err)
 		}
 		r.ExpiresAt = r.ExpiresAt.Add(time.Minute)
@@ -710,7 +743,7 @@ func testOddKeys(f *fixture) {
 func testConcurrentMixed(f *fixture) {
 	const workers, perWorker = 8, 12
 	var wg sync.WaitGroup
-	want := make([][]*session.Record, workers)
+	want := make([][]*store.Record, workers)
 	for w := range workers {
 		wg.Go(func() {
 			for i := range perWorker {
@@ -725,7 +758,7 @@ func testConcurrentMixed(f *fixture) {
 					f.t.Errorf("Update(%q): %v", r.Key, err)
 					return
 				}
-				if err := f.s.Touch(f.ctx, r.Key, r.LastSeen, r.ExpiresAt); err != nil {
+				if err := f.touch(r.Key, r.LastSeen, r.ExpiresAt); err != nil {
 					f.t.Errorf("Touch(%q): %v", r.Key, err)
 					return
 				}
@@ -786,11 +819,11 @@ func testConcurrentUpdateDelete(f *fixture) {
 					c.Data = []byte(fmt.Sprintf("update %d/%d", u, j))
 					var err error
 					if j%3 == 2 {
-						err = f.s.Touch(f.ctx, c.Key, time.Now(), c.ExpiresAt)
+						err = f.touch(c.Key, time.Now(), c.ExpiresAt)
 					} else {
 						err = f.s.Update(f.ctx, c)
 					}
-					if errors.Is(err, session.ErrNotFound) {
+					if errors.Is(err, store.ErrNotFound) {
 						return
 					}
 					if err != nil {
@@ -822,11 +855,7 @@ func testConcurrentUpdateDelete(f *fixture) {
 }
 
 func testListBySubject(f *fixture) {
-	l, ok := f.s.(session.Lister)
-	if !ok {
-		f.t.Skip("store does not implement session.Lister")
-	}
-	empty, err := l.ListBySubject(f.ctx, f.iss, "nobody")
+	empty, err := f.s.List(f.ctx, store.Filter{Issuer: f.iss, Subject: "nobody"})
 	if err != nil || empty == nil || len(empty) != 0 {
 		f.t.Fatalf("ListBySubject(nobody) = %v, %v; want an empty slice and nil", empty, err)
 	}
@@ -836,14 +865,14 @@ func testListBySubject(f *fixture) {
 	b1 := f.rec("b1", "bob", "sid-1", time.Hour)
 	o1 := f.rec("o1", "alice", "sid-1", time.Hour)
 	o1.Issuer = f.iss + "/other"
-	for _, r := range []*session.Record{a1, a2, dead, b1, o1} {
+	for _, r := range []*store.Record{a1, a2, dead, b1, o1} {
 		f.create(clone(r))
 	}
-	recs, err := l.ListBySubject(f.ctx, f.iss, "alice")
+	recs, err := f.s.List(f.ctx, store.Filter{Issuer: f.iss, Subject: "alice"})
 	if err != nil {
 		f.t.Fatalf("ListBySubject: %v", err)
 	}
-	byKey := map[string]*session.Record{a1.Key: a1, a2.Key: a2}
+	byKey := map[string]*store.Record{a1.Key: a1, a2.Key: a2}
 	if len(recs) != len(byKey) {
 		f.t.Errorf("ListBySubject returned %d records; want %d", len(recs), len(byKey))
 	}
@@ -864,16 +893,9 @@ func testListBySubject(f *fixture) {
 	}
 }
 
-func (f *fixture) onceStore() session.OnceStore {
-	f.t.Helper()
-	o, ok := f.s.(session.OnceStore)
-	if !ok {
-		f.t.Skip("store does not implement session.OnceStore")
-	}
-	return o
-}
+func (f *fixture) onceStore() store.Store { return f.s }
 
-func (f *fixture) once(o session.OnceStore, key string, ttl time.Duration, want bool) {
+func (f *fixture) once(o store.Store, key string, ttl time.Duration, want bool) {
 	f.t.Helper()
 	got, err := o.Once(f.ctx, key, ttl)
 	if err != nil {
@@ -963,57 +985,55 @@ func testOnceConcurrent(f *fixture) {
 }
 
 func testPing(f *fixture) {
-	p, ok := f.s.(session.Pinger)
-	if !ok {
-		f.t.Skip("store does not implement session.Pinger")
-	}
-	if err := p.Ping(f.ctx); err != nil {
+	if err := f.s.Ping(f.ctx); err != nil {
 		f.t.Fatalf("Ping: %v", err)
 	}
 }
 
-func testSweep(f *fixture) {
-	sw, ok := f.s.(session.Sweeper)
-	if !ok {
-		f.t.Skip("store does not implement session.Sweeper")
-	}
-	var expired []*session.Record
-	for i := range 3 {
-		r := f.rec(fmt.Sprintf("expired-%d", i), "alice", "sid-1", -time.Duration(i+1)*time.Minute)
-		f.create(r)
-		expired = append(expired, r)
-	}
-	soon1 := f.rec("soon-1", "alice", "sid-1", time.Hour)
-	soon2 := f.rec("soon-2", "alice", "", time.Hour)
-	later := f.rec("later", "alice", "sid-1", 3*time.Hour)
-	for _, r := range []*session.Record{soon1, soon2, later} {
+// testFilterByApp: a filter with an App selects only that application's
+// records; an empty App selects every application's.
+func testFilterByApp(f *fixture) {
+	shop := f.rec("shop", "alice", "sid-1", time.Hour)
+	shop.App = "shop"
+	admin := f.rec("admin", "alice", "sid-1", time.Hour)
+	admin.App = "admin"
+	none := f.rec("none", "alice", "sid-1", time.Hour)
+	for _, r := range []*store.Record{shop, admin, none} {
 		f.create(clone(r))
 	}
+	f.wantRecord(f.mustGet(shop.Key), shop)
+	f.listMatching(store.Filter{App: "shop", Issuer: f.iss, Subject: "alice"}, shop.Key)
+	f.listMatching(store.Filter{App: "admin", Issuer: f.iss, SID: "sid-1"}, admin.Key)
+	f.listMatching(store.Filter{Issuer: f.iss, Subject: "alice"}, shop.Key, admin.Key, none.Key)
+	f.deleteMatching(store.Filter{App: "shop", Issuer: f.iss, SID: "sid-1"}, shop.Key)
+	f.wantGone(shop.Key)
+	f.wantRecord(f.mustGet(admin.Key), admin)
+	f.deleteMatching(store.Filter{App: "other", Issuer: f.iss, Subject: "alice"})
+	f.deleteMatching(store.Filter{Issuer: f.iss, Subject: "alice"}, admin.Key, none.Key)
+}
 
-	n, err := sw.Sweep(f.ctx, time.Now())
-	if err != nil {
-		f.t.Fatalf("Sweep: %v", err)
+// testFilterBySubjectAndSID: with both set, a record must match both.
+func testFilterBySubjectAndSID(f *fixture) {
+	a := f.rec("a", "alice", "sid-1", time.Hour)
+	b := f.rec("b", "bob", "sid-1", time.Hour)
+	c := f.rec("c", "alice", "sid-2", time.Hour)
+	for _, r := range []*store.Record{a, b, c} {
+		f.create(clone(r))
 	}
-	if n < len(expired) {
-		f.t.Errorf("Sweep(now) removed %d records; want at least %d", n, len(expired))
-	}
-	for _, r := range []*session.Record{soon1, soon2, later} {
-		f.wantRecord(f.mustGet(r.Key), r)
-	}
+	f.listMatching(store.Filter{Issuer: f.iss, Subject: "alice", SID: "sid-1"}, a.Key)
+	f.deleteMatching(store.Filter{Issuer: f.iss, Subject: "alice", SID: "sid-1"}, a.Key)
+	f.wantRecord(f.mustGet(b.Key), b)
+	f.wantRecord(f.mustGet(c.Key), c)
+}
 
-	// Sweeping as of a later time removes what has expired by then.
-	n, err = sw.Sweep(f.ctx, time.Now().Add(2*time.Hour))
-	if err != nil {
-		f.t.Fatalf("Sweep: %v", err)
-	}
-	if n < 2 {
-		f.t.Errorf("Sweep(now+2h) removed %d records; want at least 2", n)
-	}
-	f.wantGone(soon1.Key)
-	f.wantGone(soon2.Key)
-	f.wantRecord(f.mustGet(later.Key), later)
-	f.list(f.iss, "alice", later.Key)
-	f.deleteBySID(f.iss, "sid-1", later.Key)
-	f.deleteBySubject(f.iss, "alice")
-
+// testInvalidFilter: a filter without an issuer, or with neither subject
+// nor sid, is refused and deletes nothing.
+func testInvalidFilter(f *fixture) {
+	r := f.rec("r", "alice", "sid-1", time.Hour)
+	f.create(clone(r))
+	f.wantInvalid(store.Filter{})
+	f.wantInvalid(store.Filter{Issuer: f.iss})
+	f.wantInvalid(store.Filter{Issuer: f.iss, App: "shop"})
+	f.wantInvalid(store.Filter{Subject: "alice", SID: "sid-1"})
+	f.wantRecord(f.mustGet(r.Key), r)
 }
