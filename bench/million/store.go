@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
@@ -23,28 +23,21 @@ import (
 
 // backend is an open session store and the ways this program measures it.
 type backend struct {
-	store session.Store
+	store store.Store
 	// space returns the bytes the store's data takes now (what "now"
 	// means depends on the store: heap, file size, Redis used_memory).
 	space func(ctx context.Context) (int64, error)
 	// spaceWhat names what space measures.
 	spaceWhat string
-	// sweep removes expired records now, when the store lets a caller do
-	// that; nil when the store expires records by itself only.
-	sweep func(ctx context.Context, now time.Time) (int, error)
-	// autoSweep is how often the store sweeps by itself (0: never, or
-	// the backend does it continuously, as Redis does).
-	autoSweep time.Duration
-	close     func() error
-}
-
-// sweeper is implemented by stores that let their caller run the sweep.
-type sweeper interface {
-	Sweep(ctx context.Context, now time.Time) (int, error)
+	// sweepEvery is how often the store sweeps expired records by itself
+	// (0: the backend expires them continuously, as Redis does).
+	sweepEvery time.Duration
+	close      func() error
 }
 
 // openers open each store by name. A new backend is one entry.
 var openers = map[string]func(env storeEnv) (*backend, error){
+	// Each opener gives the store the sweep interval env.sweepEvery.
 	"memory": openMemory,
 	"bolt":   openBolt,
 	"redis":  openRedis,
@@ -55,11 +48,12 @@ type storeEnv struct {
 	boltPath    string
 	redisURL    string
 	redisPrefix string
+	sweepEvery  time.Duration
 }
 
-func openMemory(storeEnv) (*backend, error) {
-	s := memstore.New(memstore.Options{SweepInterval: -1})
-	return &backend{store: s, space: heapBytes, spaceWhat: "Go heap in use (after GC)", sweep: s.Sweep, close: s.Close}, nil
+func openMemory(env storeEnv) (*backend, error) {
+	s := memstore.New(memstore.Options{SweepInterval: env.sweepEvery})
+	return &backend{store: s, space: heapBytes, spaceWhat: "Go heap in use (after GC)", sweepEvery: env.sweepEvery, close: s.Close}, nil
 }
 
 func heapBytes(context.Context) (int64, error) {
@@ -71,7 +65,7 @@ func heapBytes(context.Context) (int64, error) {
 }
 
 func openBolt(env storeEnv) (*backend, error) {
-	s, err := boltstore.Open(env.boltPath, boltstore.Options{SweepInterval: -1})
+	s, err := boltstore.Open(env.boltPath, boltstore.Options{SweepInterval: env.sweepEvery})
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +76,7 @@ func openBolt(env storeEnv) (*backend, error) {
 		}
 		return fi.Size(), nil
 	}
-	return &backend{store: s, space: size, spaceWhat: "bolt file size", sweep: s.Sweep, close: s.Close}, nil
+	return &backend{store: s, space: size, spaceWhat: "bolt file size", sweepEvery: env.sweepEvery, close: s.Close}, nil
 }
 
 func openRedis(env storeEnv) (*backend, error) {
@@ -113,26 +107,17 @@ func openRedis(env storeEnv) (*backend, error) {
 	b := &backend{store: s, space: used, spaceWhat: "Redis used_memory (whole server: other users of it add noise)", close: func() error {
 		return errors.Join(s.Close(), c.Close())
 	}}
-	if sw, ok := any(s).(sweeper); ok {
-		b.sweep = sw.Sweep
-	}
 	return b, nil
 }
 
 // sizing counts the sealed bytes of the records created through it.
 type sizing struct {
-	session.Store
+	store.Store
 	n, bytes atomic.Int64
 }
 
-func (s *sizing) Create(ctx context.Context, rec *session.Record) error {
+func (s *sizing) Create(ctx context.Context, rec *store.Record) error {
 	s.n.Add(1)
 	s.bytes.Add(int64(len(rec.Data)))
 	return s.Store.Create(ctx, rec)
-}
-
-// getRecord reads the record under key straight from the store.
-func getRecord(ctx context.Context, st session.Store, key string) error {
-	_, err := st.Get(ctx, key)
-	return err
 }

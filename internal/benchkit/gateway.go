@@ -14,7 +14,6 @@ import (
 	"github.com/gatehouse-bff/gatehouse"
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/logging"
-	"github.com/gatehouse-bff/gatehouse/internal/metrics"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/server"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
@@ -125,11 +124,6 @@ func StartGateway(o GatewayOptions, ln net.Listener, logw io.Writer, extra ...ga
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := metrics.New(reg)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr, err := tracing.New(ctx, tracing.Options{ServiceName: cfg.Tracing.ServiceName, SampleRatio: cfg.Tracing.SampleRatio})
 	if err != nil {
@@ -137,7 +131,7 @@ func StartGateway(o GatewayOptions, ln net.Listener, logw io.Writer, extra ...ga
 		ln.Close()
 		return nil, err
 	}
-	opts := append([]gatehouse.Option{gatehouse.WithLogger(logger), gatehouse.WithMetrics(m), gatehouse.WithTracing(tr)}, extra...)
+	opts := append([]gatehouse.Option{gatehouse.WithLogger(logger), gatehouse.WithMetrics(reg)}, extra...)
 	gw, err := gatehouse.New(cfg, opts...)
 	if err != nil {
 		cancel()
