@@ -39,6 +39,7 @@ type options struct {
 	replicas  int    // 0: one replica on store, then two on Redis
 	store     string // the single replica's store
 	accessTTL time.Duration
+	logPath   string // the gateways' log; "" discards it
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	flag.IntVar(&o.loginC, "login-c", 16, "concurrent logins while signing the sessions in")
 	flag.IntVar(&o.replicas, "replicas", 0, "1: one replica on -store; 2: two replicas on Redis; 0: both, one after the other")
 	flag.StringVar(&o.store, "store", "memory", "session store of the single replica")
+	flag.StringVar(&o.logPath, "log", "", "append the gateways' logs (text, info level) to this file")
 	flag.Parse()
 	o.accessTTL = time.Hour
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -147,11 +149,20 @@ func storm(ctx context.Context, o options, replicas int, store string, out io.Wr
 	if err != nil {
 		return err
 	}
+	var logw io.Writer
+	if o.logPath != "" {
+		f, err := os.OpenFile(o.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logw = f
+	}
 	var clk clock
 	gws := make([]*benchkit.Gateway, replicas)
 	for i := range gws {
 		g, err := benchkit.StartGateway(benchkit.GatewayOptions{Store: store, Env: env, Key: key, Issuer: op.Issuer(), Upstream: up.URL, RateLimit: -1},
-			lns[i], nil, gatehouse.WithClock(clk.Now))
+			lns[i], logw, gatehouse.WithClock(clk.Now))
 		if err != nil {
 			return err
 		}
