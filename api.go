@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/internal/csrf"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
+	"github.com/gatehouse-bff/gatehouse/internal/policy"
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 )
@@ -13,36 +14,47 @@ import (
 // apiRoute is one configured API route: its name in metrics and logs, and
 // what it asks of the token layer.
 type apiRoute struct {
-	name string
-	need tokens.Need
+	name   string
+	need   tokens.Need
+	policy *policy.Policy
 }
 
 // serveAPI handles one call to an API route, top to bottom: check for
 // cross-site forgery, get the credential the route's token mode calls for
-// (loading the session once and refreshing its token when due), forward
-// with it. A route never redirects to the provider: no session is 401,
-// forgery is 403.
-func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute, m proxy.Match) {
-	if err := g.csrf.Check(r); err != nil {
+// (loading the session once and refreshing its token when due), apply the
+// route's policy (its require conditions and the identity it gives the
+// upstream), forward with it. A route never redirects to the provider: no
+// session is 401, forgery is 403.
+func (a *app) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute, m proxy.Match) {
+	if err := a.csrf.Check(r); err != nil {
 		csrf.Reject(w, r)
 		return
 	}
-	cred, _, err := g.tokens.Credential(r.Context(), r, api.need)
+	cred, s, err := a.tokens.Credential(r.Context(), r, api.need)
 	if err != nil {
-		g.refuse(w, r, err)
+		a.refuse(w, r, err)
 		return
 	}
-	g.proxy.Forward(w, r, m, cred)
+	if !api.policy.Apply(w, r, s, &cred) {
+		return
+	}
+	if s != nil {
+		// A response that stays open is closed when the session ends.
+		var done func()
+		w, r, done = a.streams.Track(w, r, a.name, s, a.cfg.Session.IdleTimeout)
+		defer done()
+	}
+	a.proxy.Forward(w, r, m, cred)
 }
 
 // refuse answers an API call whose credential could not be had. The
 // causes were logged where they happened.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
+func (a *app) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, tokens.ErrLoginRequired):
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
 	case errors.Is(err, tokens.ErrSessionEnded):
-		g.sessions.ClearCookie(w)
+		a.sessions.ClearCookie(w)
 		httpx.JSONError(w, r, http.StatusUnauthorized, "login_required", "")
 	case errors.Is(err, tokens.ErrExchangeRefused):
 		httpx.JSONError(w, r, http.StatusForbidden, "access_denied", "The identity provider refused a token for this API.")

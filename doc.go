@@ -14,6 +14,7 @@
 // unchanged:
 //
 //	GET    /bff/login?returnUrl=&prompt=   start a login (navigation)
+//	GET    /bff/silent-login               silent login in a hidden iframe
 //	GET    /bff/callback                   the redirect URI
 //	GET    /bff/user                       the session's claims (needs X-CSRF: 1)
 //	GET    /bff/logout?sid=&returnUrl=     end the session (navigation)

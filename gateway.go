@@ -7,39 +7,31 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/admin"
-	"github.com/gatehouse-bff/gatehouse/internal/backchannel"
-	"github.com/gatehouse-bff/gatehouse/internal/bff"
-	"github.com/gatehouse-bff/gatehouse/internal/csrf"
 	"github.com/gatehouse-bff/gatehouse/internal/dpop"
-	"github.com/gatehouse-bff/gatehouse/internal/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/logging"
-	"github.com/gatehouse-bff/gatehouse/internal/login"
 	"github.com/gatehouse-bff/gatehouse/internal/metrics"
-	"github.com/gatehouse-bff/gatehouse/internal/oidcconf"
-	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
-	"github.com/gatehouse-bff/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-bff/gatehouse/internal/redisconf"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
-	"github.com/gatehouse-bff/gatehouse/internal/server"
-	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/streams"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
+	"github.com/gatehouse-bff/gatehouse/store/pgstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 )
 
 // Config is Gatehouse's configuration; see package config.
@@ -88,34 +80,37 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 }
 
 // Gateway is the BFF: an http.Handler serving the session endpoints, the
-// API routes and the frontend. It is safe for concurrent use.
+// API routes and the frontend of each configured app. It is safe for
+// concurrent use, and Reload changes its apps while it serves.
 type Gateway struct {
-	cfg      *Config
-	log      *slog.Logger
-	store    store.Store
-	sessions *session.Manager
-	provider *provider.Source
-	tokens   *tokens.Manager
-	login    *login.Handler
-	bff      *bff.Handler
-	// backchannel ends sessions when the provider says so.
-	backchannel *backchannel.Handler
-	csrf        *csrf.Protection
-	proxy       *proxy.Proxy
-	frontend    http.Handler
-	trusted     []netip.Prefix
+	sh *shared
+	// apps is the configuration being served; a request keeps the set it
+	// started with.
+	apps     atomic.Pointer[appSet]
+	reloadMu sync.Mutex
+}
+
+// shared is what every app of a gateway uses, fixed for its lifetime.
+type shared struct {
+	cfg         *Config // as at New: the keys Reload cannot change
+	log         *slog.Logger
 	metrics     *metrics.Metrics
-
-	// endpoints are the session endpoints by name under the prefix; apis
-	// the API routes by their proxy route.
-	endpoints map[string]http.Handler
-	apis      map[*proxy.Route]*apiRoute
-
-	prefix, callbackPath string
+	tracing     *tracing.Tracing
+	now         func() time.Time
+	store       store.Store
+	locker      tokens.Locker
+	sessionRing *seal.Ring
+	txRing      *seal.Ring
+	trusted     []netip.Prefix
+	transport   http.RoundTripper
+	httpClient  *http.Client
+	// streams closes what is held open for a session when it ends, in
+	// whichever app.
+	streams *streams.Registry
 }
 
 // New validates cfg and builds a Gateway. It does not contact the
-// provider: discovery happens on first use and is retried until it works.
+// providers: discovery happens on first use and is retried until it works.
 func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gatehouse: invalid configuration: %w", err)
@@ -124,208 +119,102 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	o.logger = logging.ForGatehouse(o.logger)
-	if o.now == nil {
-		o.now = time.Now
+	sh := &shared{cfg: cfg, log: logging.ForGatehouse(o.logger), tracing: o.tracing, now: o.now}
+	if sh.now == nil {
+		sh.now = time.Now
 	}
-	var m *metrics.Metrics
 	if o.registerer != nil {
 		var err error
-		if m, err = metrics.New(o.registerer); err != nil {
+		if sh.metrics, err = metrics.New(o.registerer); err != nil {
 			return nil, fmt.Errorf("gatehouse: %w", err)
 		}
 	}
-	if o.httpClient == nil {
-		o.httpClient = &http.Client{Timeout: cfg.OIDC.Timeout}
+	sh.httpClient = o.httpClient
+	if sh.httpClient == nil {
+		sh.httpClient = &http.Client{Timeout: cfg.OIDC.Timeout}
 	}
-	o.httpClient = providerClient(o.httpClient, m, &o, cfg.OIDC.DPoP != config.DPoPOff)
-	if o.tracing.Enabled() {
-		if o.transport == nil {
-			o.transport = proxy.NewTransport()
+	sh.transport = o.transport
+	if sh.tracing.Enabled() {
+		if sh.transport == nil {
+			sh.transport = proxy.NewTransport()
 		}
-		o.transport = o.tracing.Transport("upstream", o.transport)
+		sh.transport = sh.tracing.Transport("upstream", sh.transport)
 	}
-	g := &Gateway{cfg: cfg, log: o.logger, metrics: m, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
 	for _, tp := range cfg.Server.TrustedProxies {
 		p, err := config.ParsePrefix(tp)
 		if err != nil {
 			return nil, fmt.Errorf("gatehouse: server.trusted_proxies: %w", err)
 		}
-		g.trusted = append(g.trusted, p)
+		sh.trusted = append(sh.trusted, p)
 	}
-
 	ring, err := keyRing(cfg)
 	if err != nil {
 		return nil, err
 	}
-	sessionRing, err := ring.Derive("session")
-	if err != nil {
+	if sh.sessionRing, err = ring.Derive("session"); err != nil {
 		return nil, err
 	}
-	txRing, err := ring.Derive("login transaction")
-	if err != nil {
+	if sh.txRing, err = ring.Derive("login transaction"); err != nil {
 		return nil, err
 	}
-
-	g.store = o.store
-	if g.store == nil {
-		if g.store, err = openStore(cfg, o.now); err != nil {
+	st := o.store
+	if st == nil {
+		if st, err = openStore(cfg, sh.now); err != nil {
 			return nil, err
 		}
 	}
-	// A store shared between processes serialises refreshes across them.
-	locker, _ := g.store.(store.Locker)
-	g.store = metrics.InstrumentStore(g.metrics, o.tracing.Store(g.store))
-	built := false
-	defer func() {
-		if !built {
-			g.store.Close()
-		}
-	}()
-	g.sessions, err = session.NewManager(session.Options{
-		Store:           g.store,
-		Ring:            sessionRing,
-		CookieName:      cfg.Session.CookieName,
-		SameSite:        cfg.Session.SameSiteMode(),
-		IdleTimeout:     cfg.Session.IdleTimeout,
-		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
-		Now:             o.now,
-		OnEnd: func(ctx context.Context, keys []string, reason string) {
-			for range keys {
-				g.metrics.SessionEnded(reason)
-			}
-			g.log.InfoContext(ctx, "sessions ended", "count", len(keys), "reason", reason)
-		},
-	})
+	// A store shared between processes serialises refreshes across them;
+	// otherwise one lock in this process serialises them across the apps
+	// a reload replaces.
+	if l, ok := st.(store.Locker); ok {
+		sh.locker = l
+	} else {
+		sh.locker = tokens.NewLocalLocker()
+	}
+	sh.store = metrics.InstrumentStore(sh.metrics, sh.tracing.Store(st))
+	notifier, err := streamNotifier(st, cfg)
 	if err != nil {
+		sh.store.Close()
 		return nil, err
 	}
-
-	publicURL := strings.TrimSuffix(cfg.Server.PublicURL, "/")
-	po, err := oidcconf.Options(cfg, o.httpClient, o.now)
-	if err != nil {
-		return nil, fmt.Errorf("gatehouse: %w", err)
-	}
-	g.provider = provider.NewSource(po, 0)
-	g.tokens = tokens.New(tokens.Options{
-		Provider:  g.provider,
-		Sessions:  g.sessions,
-		Skew:      cfg.OIDC.RefreshSkew,
-		Locker:    locker,
-		Now:       o.now,
-		Logger:    g.log,
-		OnRefresh: g.metrics.Refresh,
-	})
-	g.login, err = login.New(login.Options{
-		Provider:   g.provider,
-		Sessions:   g.sessions,
-		Ring:       txRing,
-		UserInfo:   cfg.OIDC.UserInfo,
-		DPoP:       cfg.OIDC.DPoP != config.DPoPOff,
-		AuthParams: cfg.OIDC.AuthParams,
-		Logger:     g.log,
-		Now:        o.now,
-		OnLogin:    func(context.Context, *session.Session) { g.metrics.SessionStarted() },
+	sh.streams, err = streams.New(streams.Options{
+		Records:  sh.store,
+		Notifier: notifier,
+		Now:      sh.now,
+		Logger:   sh.log,
+		OnOpen:   sh.metrics.StreamOpened,
+		OnClose:  sh.metrics.StreamClosed,
 	})
 	if err != nil {
+		sh.store.Close()
 		return nil, err
 	}
-	g.backchannel, err = backchannel.New(backchannel.Options{
-		Provider:    g.provider,
-		Sessions:    g.sessions,
-		AllSessions: cfg.BFF.BackchannelAllSessions,
-		Now:         o.now,
-		Logger:      g.log,
-	})
+	g := &Gateway{sh: sh}
+	set, err := g.build(cfg, nil)
 	if err != nil {
+		sh.streams.Close()
+		sh.store.Close()
 		return nil, err
 	}
-	g.csrf, err = csrf.New(csrf.Options{
-		HeaderName:  cfg.BFF.CSRFHeader,
-		HeaderValue: cfg.BFF.CSRFValue,
-		Origin:      publicURL,
-		OnReject:    g.metrics.CSRFRejected,
-	})
-	if err != nil {
-		return nil, err
-	}
-	g.bff, err = bff.New(bff.Options{
-		Prefix:                cfg.BFF.Prefix,
-		Provider:              g.provider,
-		Sessions:              g.sessions,
-		Tokens:                g.tokens,
-		CSRF:                  g.csrf.Check,
-		UserClaims:            cfg.BFF.UserClaims,
-		RevokeOnLogout:        cfg.OIDC.RevokesOnLogout(),
-		PostLogoutRedirectURI: cfg.OIDC.PostLogoutRedirectURI,
-		IDTokenHint:           cfg.OIDC.LogoutIDTokenHint,
-		Logger:                g.log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if g.proxy, err = g.newProxy(publicURL, o.transport); err != nil {
-		return nil, err
-	}
-	if cfg.Frontend.Upstream != "" || cfg.Frontend.StaticDir != "" {
-		fo := frontend.Options{StaticDir: cfg.Frontend.StaticDir, Headers: cfg.Frontend.Headers, Transport: o.transport, CookiePrefix: cfg.Session.CookieName, Logger: g.log}
-		if cfg.Frontend.Upstream != "" {
-			if fo.Upstream, err = url.Parse(cfg.Frontend.Upstream); err != nil {
-				return nil, fmt.Errorf("gatehouse: frontend.upstream: %w", err)
-			}
-		}
-		if g.frontend, err = frontend.New(fo); err != nil {
-			return nil, err
-		}
-	}
-	g.buildEndpoints()
-	built = true
+	g.apps.Store(set)
 	return g, nil
 }
 
-// providerClient wraps c's transport with the layers in use for provider
-// calls: metrics, DPoP proofs for sessions that have a key, tracing.
-func providerClient(c *http.Client, m *metrics.Metrics, o *options, withDPoP bool) *http.Client {
-	out := *c
+// providerClient returns the client for cfg's provider calls: the
+// gateway's client with the layers in use: metrics, DPoP proofs for
+// sessions that have a key, tracing.
+func (g *Gateway) providerClient(cfg *Config) *http.Client {
+	out := *g.sh.httpClient
 	rt := out.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	rt = metrics.InstrumentRoundTripper(m, "provider", rt)
-	if withDPoP {
-		rt = dpop.NewTransport(rt, o.now)
+	rt = metrics.InstrumentRoundTripper(g.sh.metrics, "provider", rt)
+	if cfg.OIDC.DPoP != config.DPoPOff {
+		rt = dpop.NewTransport(rt, g.sh.now)
 	}
-	out.Transport = o.tracing.Transport("provider", rt)
+	out.Transport = g.sh.tracing.Transport("provider", rt)
 	return &out
-}
-
-func (g *Gateway) newProxy(publicURL string, transport http.RoundTripper) (*proxy.Proxy, error) {
-	routes := make([]proxy.Route, 0, len(g.cfg.Routes))
-	for _, r := range g.cfg.Routes {
-		up, err := url.Parse(r.Upstream)
-		if err != nil {
-			return nil, fmt.Errorf("gatehouse: route %s: upstream: %w", r.Prefix, err)
-		}
-		routes = append(routes, proxy.Route{
-			Prefix:      r.Prefix,
-			Upstream:    up,
-			StripPrefix: r.StripPrefix,
-			Timeout:     r.Timeout,
-			Methods:     r.Methods,
-		})
-	}
-	pub, err := url.Parse(publicURL)
-	if err != nil {
-		return nil, fmt.Errorf("gatehouse: server.public_url: %w", err)
-	}
-	return proxy.New(routes, proxy.Options{
-		Transport:      transport,
-		TrustedProxies: g.trusted,
-		PublicURL:      pub,
-		CookiePrefix:   g.cfg.Session.CookieName,
-		Logger:         g.log,
-		OnLeak:         g.metrics.LeakBlocked,
-	})
 }
 
 // keyRing builds the configured key ring, or an ephemeral one for the
@@ -366,14 +255,45 @@ func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 		}
 		s := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.KeyPrefix, Now: now, LocalCacheTTL: cfg.Redis.LocalCacheTTL})
 		return &ownedRedis{Store: s, client: client}, nil
+	case config.StorePostgres:
+		// Open creates or migrates the tables; its errors never quote the DSN.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := pgstore.Open(ctx, cfg.Postgres.DSN, pgstore.Options{Now: now})
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: %w", err)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
 }
 
+// streamNotifier returns the channel that carries ended sessions to the
+// other replicas sharing st: Redis pub/sub for the Redis store the gateway
+// opened, LISTEN/NOTIFY for PostgreSQL, none for a store of one process.
+func streamNotifier(st store.Store, cfg *Config) (streams.Notifier, error) {
+	if o, ok := st.(*ownedRedis); ok {
+		return streams.NewRedisNotifier(o.client, cfg.Redis.KeyPrefix), nil
+	}
+	if cfg.Session.Store == config.StorePostgres && cfg.Postgres.DSN != "" {
+		n, err := streams.NewPostgresNotifier(cfg.Postgres.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: %w", err)
+		}
+		return n, nil
+	}
+	return nil, nil
+}
+
 // ownedRedis is a Redis store whose client the Gateway created and closes.
 type ownedRedis struct {
-	*redisstore.Store
+	store.Store
 	client redis.UniversalClient
+}
+
+// Lock is the Redis store's cross-process lock.
+func (o *ownedRedis) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	return o.Store.(store.Locker).Lock(ctx, key, ttl)
 }
 
 func (o *ownedRedis) Close() error {
@@ -381,21 +301,14 @@ func (o *ownedRedis) Close() error {
 	return o.client.Close()
 }
 
-// AdminHandler returns the operator API (sessions by subject or sid) and
-// the health endpoints, for a separate admin listener. With token empty
-// the session API answers loopback callers only.
+// AdminHandler returns the operator API (sessions by app, subject or sid)
+// and the health endpoints, for a separate admin listener. With token
+// empty the session API answers loopback callers only.
 func (g *Gateway) AdminHandler(token string) (http.Handler, error) {
 	api, err := admin.NewHandler(admin.HandlerOptions{
-		Service: admin.NewService(g.sessions),
-		Issuer: func(ctx context.Context) (string, error) {
-			p, err := g.provider.Get(ctx)
-			if err != nil {
-				return "", err
-			}
-			return p.Issuer(), nil
-		},
-		Token:  token,
-		Logger: g.log,
+		Targets: g.adminTargets,
+		Token:   token,
+		Logger:  g.sh.log,
 	})
 	if err != nil {
 		return nil, err
@@ -407,13 +320,26 @@ func (g *Gateway) AdminHandler(token string) (http.Handler, error) {
 	return mux, nil
 }
 
-// Ready reports whether the gateway can serve logins and sessions: the
-// provider's discovery document is loaded and the session store answers.
-func (g *Gateway) Ready(ctx context.Context) error {
-	if _, err := g.provider.Get(ctx); err != nil {
-		return fmt.Errorf("provider: %w", err)
+// adminTargets are the apps being served, for the operator API.
+func (g *Gateway) adminTargets() []admin.Target {
+	set := g.apps.Load()
+	out := make([]admin.Target, 0, len(set.all))
+	for _, a := range set.all {
+		out = append(out, admin.Target{App: a.name, Service: admin.NewService(a.sessions), Issuer: a.issuer})
 	}
-	if err := g.store.Ping(ctx); err != nil {
+	return out
+}
+
+// Ready reports whether the gateway can serve logins and sessions: every
+// app's provider discovery document is loaded and the session store
+// answers.
+func (g *Gateway) Ready(ctx context.Context) error {
+	for _, a := range g.apps.Load().all {
+		if _, err := a.provider.Get(ctx); err != nil {
+			return fmt.Errorf("provider of app %q: %w", a.name, err)
+		}
+	}
+	if err := g.sh.store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
@@ -430,10 +356,12 @@ func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := g.Ready(ctx); err != nil {
-		g.log.WarnContext(ctx, "not ready", "err", err)
+		g.sh.log.WarnContext(ctx, "not ready", "err", err)
 		part := "store"
-		if g.provider.Loaded() == nil {
-			part = "provider"
+		for _, a := range g.apps.Load().all {
+			if a.provider.Loaded() == nil {
+				part = "provider"
+			}
 		}
 		httpx.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "failing": part})
 		return
@@ -444,27 +372,28 @@ func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
 // Close releases the Gateway's store. In-flight requests should be drained
 // first (http.Server.Shutdown).
 func (g *Gateway) Close() error {
-	return g.store.Close()
+	g.sh.streams.Close()
+	return g.sh.store.Close()
 }
 
-// ServeHTTP routes a request: the session endpoints under the BFF prefix,
-// then the API routes, then the frontend.
+// ServeHTTP serves a request: the health paths, else the app the request
+// belongs to (see appSet.pick), else 404.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = g.withRequestID(w, r)
-	if name, h := g.route(r); h != nil {
-		g.serve(name, w, r, h.ServeHTTP)
+	switch r.URL.Path {
+	case g.sh.cfg.Server.HealthPath:
+		g.serve("healthz", w, r, g.Healthz)
+		return
+	case g.sh.cfg.Server.ReadyPath:
+		g.serve("readyz", w, r, g.Readyz)
 		return
 	}
-	if m, ok := g.proxy.Match(r); ok {
-		api := g.apis[m.Route]
-		g.serve(api.name, w, r, func(w http.ResponseWriter, r *http.Request) { g.serveAPI(w, r, api, m) })
+	a := g.apps.Load().pick(r)
+	if a == nil {
+		g.serve("not_found", w, r, notFound)
 		return
 	}
-	if g.frontend != nil {
-		g.serve("frontend", w, r, g.frontend.ServeHTTP)
-		return
-	}
-	g.serve("not_found", w, r, notFound)
+	a.serveHTTP(g, w, r)
 }
 
 // serve runs h for r under a route name, which names the request in
@@ -472,78 +401,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serve(name string, w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
 	tracing.SetRoute(r, name)
 	httpx.SetRoute(r.Context(), name)
-	g.metrics.Serve(name, w, r, h)
-}
-
-// route picks the gateway's own handler for r and a low-cardinality name
-// for it, or nil when r is for an API route or the frontend.
-func (g *Gateway) route(r *http.Request) (string, http.Handler) {
-	switch path := r.URL.Path; path {
-	case g.callbackPath:
-		return "bff_callback", g.endpoints["callback"]
-	case g.cfg.Server.HealthPath:
-		return "healthz", g.endpoints["healthz"]
-	case g.cfg.Server.ReadyPath:
-		return "readyz", g.endpoints["readyz"]
-	}
-	rest, ok := strings.CutPrefix(r.URL.Path, g.prefix+"/")
-	if !ok {
-		return "", nil
-	}
-	if h, ok := g.endpoints[rest]; ok {
-		return "bff_" + rest, h
-	}
-	if strings.HasPrefix(rest, "sessions/") {
-		return "bff_sessions", g.endpoints["sessions"]
-	}
-	return "not_found", http.HandlerFunc(notFound)
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) {
-	httpx.JSONError(w, r, http.StatusNotFound, "not_found", "")
-}
-
-// buildEndpoints prepares the handler of each session endpoint, with the
-// body limit and, for the endpoints anyone can call without a session, the
-// per-client rate limit.
-func (g *Gateway) buildEndpoints() {
-	limitBody := func(h http.Handler) http.Handler {
-		return server.WriteDeadline(g.cfg.Server.WriteTimeout, server.LimitBody(g.cfg.Server.MaxBodyBytes, h))
-	}
-	limited := func(name string, h http.Handler) http.Handler {
-		if g.cfg.Server.RateLimit < 0 {
-			return h
-		}
-		l := ratelimit.New(ratelimit.Options{
-			Rate:      rate.Limit(float64(g.cfg.Server.RateLimit) / 60),
-			Burst:     g.cfg.Server.RateLimit,
-			OnLimited: func(*http.Request) { g.metrics.RateLimited(name) },
-		})
-		return l.Handler(g.clientIP, h)
-	}
-	g.endpoints = map[string]http.Handler{
-		"login":    limited("bff_login", limitBody(http.HandlerFunc(g.login.Login))),
-		"callback": limited("bff_callback", limitBody(http.HandlerFunc(g.login.Callback))),
-		// Server to server: the signed logout token is the only
-		// credential, so no CSRF check and no session.
-		"backchannel": limited("bff_backchannel", limitBody(g.backchannel)),
-		"user":        limitBody(http.HandlerFunc(g.bff.User)),
-		"logout":      limitBody(http.HandlerFunc(g.bff.Logout)),
-		"sessions":    limitBody(http.HandlerFunc(g.bff.Sessions)),
-		"healthz":     http.HandlerFunc(g.Healthz),
-		"readyz":      http.HandlerFunc(g.Readyz),
-	}
-	g.apis = make(map[*proxy.Route]*apiRoute)
-	for _, route := range g.proxy.Routes() {
-		for _, rc := range g.cfg.Routes {
-			if rc.Prefix == route.Prefix {
-				g.apis[route] = &apiRoute{
-					name: "api:" + rc.Prefix,
-					need: tokens.Need{Mode: rc.Token, Audience: rc.Audience, Resource: rc.Resource, Exchange: rc.TokenExchange},
-				}
-			}
-		}
-	}
+	g.sh.metrics.Serve(name, w, r, h)
 }
 
 // clientIP is the address of the browser: the peer, or, when the peer is a
@@ -571,7 +429,7 @@ func (g *Gateway) clientIP(r *http.Request) netip.Addr {
 }
 
 func (g *Gateway) trustedAddr(ip netip.Addr) bool {
-	for _, p := range g.trusted {
+	for _, p := range g.sh.trusted {
 		if p.Contains(ip) {
 			return true
 		}

@@ -14,9 +14,24 @@ type Config struct {
 	Routes   []Route  `yaml:"routes"`
 	Frontend Frontend `yaml:"frontend"`
 	Redis    Redis    `yaml:"redis"`
+	Postgres Postgres `yaml:"postgres"`
 	Admin    Admin    `yaml:"admin"`
 	Tracing  Tracing  `yaml:"tracing"`
 	Log      Log      `yaml:"log"`
+	// Apps are more applications on the same gateway (see App). The
+	// top-level keys still configure one app of their own when they have
+	// routes or a frontend (see ServesTopLevel).
+	Apps []App `yaml:"apps"`
+	// Identity configures the identity assertions of every route (per
+	// route: routes[].identity).
+	Identity struct {
+		// SigningKeyFile names the PEM file of the EC P-256 private key(s)
+		// that sign assertions: the first signs, the others are only
+		// published (keep the old key there while rotating). Default: a
+		// key generated on first use and kept, sealed, in the session
+		// store, so that every replica signs with the same key.
+		SigningKeyFile string `yaml:"signing_key_file"`
+	} `yaml:"identity"`
 }
 
 // Server configures the main listener.
@@ -142,6 +157,10 @@ type Session struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AbsoluteTimeout ends a session this long after login. Default 8h.
 	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// MaxPerUser caps the sessions one user (issuer and subject) holds in
+	// this app: a sign-in beyond it ends the user's least recently used
+	// session, so one account cannot fill the store. Default 50.
+	MaxPerUser int `yaml:"max_per_user"`
 	// CookieName names the session cookie; it must start with "__Host-".
 	// Default "__Host-gatehouse".
 	CookieName string `yaml:"cookie_name"`
@@ -196,6 +215,51 @@ type Route struct {
 	// TokenExchange exchanges the user's token for one for this route
 	// (RFC 8693).
 	TokenExchange bool `yaml:"token_exchange"`
+	// Require lists conditions every request must meet before it is
+	// forwarded. Default: none, any signed-in user passes.
+	Require Require `yaml:"require"`
+	// Identity tells the upstream who the user is, beyond the token.
+	Identity Identity `yaml:"identity"`
+	// ForwardCookies names the browser cookies the upstream may see.
+	// Default: none, no Cookie header reaches the upstream. Gatehouse's own
+	// cookies never pass, listed or not.
+	ForwardCookies []string `yaml:"forward_cookies"`
+}
+
+// Require is a route's authorization policy: every condition set must
+// hold. Claims and Scopes failing answer 403 {"error":"forbidden"}; ACR
+// and MaxAge failing answer 401 {"error":"step_up_required"} so that the
+// browser logs in again with a stronger or fresher authentication.
+type Require struct {
+	// Claims maps a claim name of the session (ID token claims, merged with
+	// UserInfo when enabled) to the values it may have: the claim equals
+	// one of them or, for an array claim, contains one. A scalar is a list
+	// of one. A missing claim never matches.
+	Claims map[string][]string `yaml:"claims"`
+	// Scopes must all have been granted to the access token (the token
+	// response's scope, RFC 6749 §5.1).
+	Scopes []string `yaml:"scopes"`
+	// ACR lists the authentication context classes accepted: the session's
+	// acr must be one of them (OpenID Connect Core §2).
+	ACR []string `yaml:"acr"`
+	// MaxAge is how long ago the user may have last authenticated (the ID
+	// token's auth_time, OpenID Connect Core §3.1.2.1).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Identity is the identity Gatehouse gives a route's upstream API, beyond
+// the token.
+type Identity struct {
+	// Headers maps a request header name to the session claim it carries,
+	// such as {X-User-Id: sub}. Every inbound copy of these headers (any
+	// case, "_" or "-") is removed first. A missing claim sends no header;
+	// an array claim is sent as its values joined by ", ".
+	Headers map[string]string `yaml:"headers"`
+	// Assertion sends X-Gatehouse-Assertion: a JWT (ES256, at most 60s
+	// valid) signed by Gatehouse whose aud is the route's audience, or its
+	// upstream origin; APIs verify it against <bff.prefix>/jwks.json. The
+	// keys: identity.signing_key_file at the top level.
+	Assertion bool `yaml:"assertion"`
 }
 
 // DPoPMode says whether access tokens are sender-constrained.
@@ -218,6 +282,8 @@ const (
 	StoreBolt StoreKind = "bolt"
 	// StoreRedis shares sessions between replicas through Redis.
 	StoreRedis StoreKind = "redis"
+	// StorePostgres shares sessions between replicas through PostgreSQL.
+	StorePostgres StoreKind = "postgres"
 )
 
 // RevokesOnLogout reports whether logout revokes the refresh token:
@@ -287,6 +353,18 @@ type Redis struct {
 	// logout may still pass. Default 0: off, every read goes to Redis and a
 	// logout is effective everywhere at once.
 	LocalCacheTTL time.Duration `yaml:"local_cache_ttl"`
+}
+
+// Postgres configures the database of store: postgres.
+type Postgres struct {
+	// DSN is the libpq connection string: a URL such as
+	// postgres://gatehouse:password@db:5432/gatehouse?sslmode=verify-full
+	// or key=value pairs. search_path picks the schema of the tables;
+	// pool_max_conns the pool size (default at least 10).
+	DSN string `yaml:"dsn"`
+	// DSNFile names a file holding the DSN, so that its password stays out
+	// of the configuration.
+	DSNFile string `yaml:"dsn_file"`
 }
 
 // Admin configures the operator listener.

@@ -66,6 +66,7 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
+	scalarClaimsToLists(&root)
 	cfg := new(Config)
 	if err := root.Decode(cfg); err != nil {
 		return nil, err
@@ -192,6 +193,61 @@ func expand(n *yaml.Node, refs []string, lookup func(string) (string, bool), pro
 	}
 }
 
+// scalarClaimsToLists lets routes[].require.claims (also an app's) take a
+// scalar for a list of one value: `claims: { email_verified: true }`.
+func scalarClaimsToLists(root *yaml.Node) {
+	tops := []*yaml.Node{root}
+	for _, apps := range mappingValues(root, "apps") {
+		if apps.Kind == yaml.SequenceNode {
+			tops = append(tops, apps.Content...)
+		}
+	}
+	for _, top := range tops {
+		routeClaimsToLists(top)
+	}
+}
+
+func routeClaimsToLists(root *yaml.Node) {
+	for _, routes := range mappingValues(root, "routes") {
+		if routes.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, route := range routes.Content {
+			for _, req := range mappingValues(route, "require") {
+				for _, claims := range mappingValues(req, "claims") {
+					if claims.Kind != yaml.MappingNode {
+						continue
+					}
+					for i := 1; i < len(claims.Content); i += 2 {
+						v := claims.Content[i]
+						if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+							claims.Content[i] = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: v.Line, Column: v.Column, Content: []*yaml.Node{v}}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// mappingValues returns the values under key in n, a document or mapping
+// node.
+func mappingValues(n *yaml.Node, key string) []*yaml.Node {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	var out []*yaml.Node
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			out = append(out, n.Content[i+1])
+		}
+	}
+	return out
+}
+
 // readFiles loads the secrets that the configuration names by file.
 func (c *Config) readFiles() error {
 	var problems []error
@@ -209,6 +265,15 @@ func (c *Config) readFiles() error {
 			problems = append(problems, fmt.Errorf("redis.password_file: %w", err))
 		} else {
 			c.Redis.Password = strings.TrimSpace(string(b))
+		}
+	}
+	if c.Postgres.DSNFile != "" {
+		if c.Postgres.DSN != "" {
+			problems = append(problems, errors.New("postgres: set dsn or dsn_file, not both"))
+		} else if b, err := os.ReadFile(c.Postgres.DSNFile); err != nil {
+			problems = append(problems, fmt.Errorf("postgres.dsn_file: %w", err))
+		} else {
+			c.Postgres.DSN = strings.TrimSpace(string(b))
 		}
 	}
 	if c.Admin.TokenFile != "" {
@@ -308,17 +373,15 @@ func (c *Config) SetDefaults() {
 	if c.Session.AbsoluteTimeout == 0 {
 		c.Session.AbsoluteTimeout = max(8*time.Hour, c.Session.IdleTimeout)
 	}
+	if c.Session.MaxPerUser == 0 {
+		c.Session.MaxPerUser = 50
+	}
 	setDefault(&c.Session.CookieName, "__Host-gatehouse")
 	setDefault(&c.Session.SameSite, "lax")
 
-	for i := range c.Routes {
-		r := &c.Routes[i]
-		if r.Token == "" {
-			r.Token = TokenUser
-		}
-		if r.Timeout == 0 {
-			r.Timeout = 30 * time.Second
-		}
+	defaultRoutes(c.Routes)
+	for i := range c.Apps {
+		defaultRoutes(c.Apps[i].Routes)
 	}
 	setDefault(&c.Redis.KeyPrefix, "{gatehouse}:")
 	if c.Redis.Timeout == 0 {
@@ -327,6 +390,19 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Admin.Listen, "127.0.0.1:9090")
 	setDefault(&c.Log.Format, "text")
 	setDefault(&c.Log.Level, "info")
+}
+
+// defaultRoutes sets the defaults of every route.
+func defaultRoutes(routes []Route) {
+	for i := range routes {
+		r := &routes[i]
+		if r.Token == "" {
+			r.Token = TokenUser
+		}
+		if r.Timeout == 0 {
+			r.Timeout = 30 * time.Second
+		}
+	}
 }
 
 func setDefault(p *string, v string) {

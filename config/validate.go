@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
@@ -16,6 +17,34 @@ import (
 // Validate reports every problem of c at once, joined. It changes nothing.
 // Call it after SetDefaults.
 func (c *Config) Validate() error {
+	if len(c.Apps) == 0 {
+		return c.validateOne()
+	}
+	var p problems
+	top := map[string]bool{}
+	if err := c.validateOne(); err != nil {
+		for _, e := range unjoin(err) {
+			top[e.Error()] = true
+			if c.ServesTopLevel() {
+				p = append(p, e)
+			}
+		}
+	}
+	c.validateApps(&p, top)
+	// A problem of the shared keys shows in every app: report it once.
+	seen := map[string]bool{}
+	out := p[:0]
+	for _, e := range p {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// validateOne checks the configuration of one app.
+func (c *Config) validateOne() error {
 	var p problems
 
 	if c.Server.PublicURL == "" {
@@ -135,8 +164,19 @@ func (c *Config) Validate() error {
 		if c.Redis.Cluster && !strings.Contains(c.Redis.KeyPrefix, "{") {
 			p.add("redis.key_prefix %q needs a {hash tag} on a Cluster", c.Redis.KeyPrefix)
 		}
+	case StorePostgres:
+		// The DSN may hold a password: no message quotes it.
+		if c.Postgres.DSN == "" && c.Postgres.DSNFile == "" {
+			p.add("postgres.dsn (or dsn_file) is required with store: postgres")
+		}
+		if scheme, _, ok := strings.Cut(c.Postgres.DSN, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
+			p.add("postgres.dsn must be a postgres:// or postgresql:// URL, or key=value pairs")
+		}
+		if len(c.Session.Keys) == 0 {
+			p.add("session.keys is required with store: postgres: tokens are sealed at rest; generate one with `gatehouse keys generate`")
+		}
 	default:
-		p.add("session.store %q must be memory, bolt or redis", c.Session.Store)
+		p.add("session.store %q must be memory, bolt, redis or postgres", c.Session.Store)
 	}
 	if c.Redis.Timeout < 0 || c.Redis.PoolSize < 0 || c.Redis.LocalCacheTTL < 0 {
 		p.add("redis.timeout, redis.pool_size and redis.local_cache_ttl must not be negative")
@@ -164,6 +204,9 @@ func (c *Config) Validate() error {
 		p.add("session.idle_timeout and session.absolute_timeout must be positive")
 	} else if c.Session.IdleTimeout > c.Session.AbsoluteTimeout {
 		p.add("session.idle_timeout (%s) must not exceed session.absolute_timeout (%s)", c.Session.IdleTimeout, c.Session.AbsoluteTimeout)
+	}
+	if c.Session.MaxPerUser < 1 {
+		p.add("session.max_per_user (%d) must be at least 1", c.Session.MaxPerUser)
 	}
 	if !strings.HasPrefix(c.Session.CookieName, "__Host-") || len(c.Session.CookieName) == len("__Host-") {
 		p.add("session.cookie_name %q must start with __Host- (RFC 6265bis cookie prefix)", c.Session.CookieName)
@@ -222,6 +265,7 @@ func (c *Config) Validate() error {
 		if (r.Resource != "" || r.Audience != "") && r.Token != TokenClient && !r.TokenExchange {
 			p.add("%s: resource/audience on a user route need token_exchange: true (RFC 8693)", where)
 		}
+		p.route(c, where, &r)
 	}
 
 	if c.Frontend.Upstream != "" && c.Frontend.StaticDir != "" {
@@ -245,6 +289,73 @@ func (c *Config) Validate() error {
 		p.add("log.level %q must be debug, info, warn or error", c.Log.Level)
 	}
 	return errors.Join(p...)
+}
+
+// route checks a route's require, identity and forward_cookies.
+func (p *problems) route(c *Config, where string, r *Route) {
+	for name, values := range r.Require.Claims {
+		if name == "" {
+			p.add("%s.require.claims: a claim name is empty", where)
+		}
+		if len(values) == 0 {
+			p.add("%s.require.claims.%s lists no value: nothing would match", where, name)
+		}
+	}
+	for _, s := range r.Require.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\"\\") {
+			p.add("%s.require.scopes: %q is not a scope (RFC 6749 §3.3)", where, s)
+		}
+	}
+	for _, v := range r.Require.ACR {
+		if v == "" || strings.ContainsAny(v, " \t") {
+			p.add("%s.require.acr: %q is not an acr value", where, v)
+		}
+	}
+	if r.Require.MaxAge < 0 || (r.Require.MaxAge > 0 && r.Require.MaxAge < time.Second) {
+		p.add("%s.require.max_age must be positive and at least 1s", where)
+	}
+	seen := map[string]string{}
+	for name, claim := range r.Identity.Headers {
+		folded := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		switch {
+		case !validToken(name):
+			p.add("%s.identity.headers: %q is not a valid header name", where, name)
+		case reservedHeader(folded, c.BFF.CSRFHeader):
+			p.add("%s.identity.headers: %q is a header Gatehouse or HTTP itself sets; choose another name", where, name)
+		case seen[folded] != "":
+			p.add("%s.identity.headers: %q and %q name the same header", where, seen[folded], name)
+		}
+		seen[folded] = name
+		if claim == "" {
+			p.add("%s.identity.headers.%s names no claim", where, name)
+		}
+	}
+	for _, name := range r.ForwardCookies {
+		switch {
+		case !validToken(name):
+			p.add("%s.forward_cookies: %q is not a cookie name", where, name)
+		case hasFoldPrefix(name, c.Session.CookieName) || hasFoldPrefix(name, "__Host-gatehouse"):
+			p.add("%s.forward_cookies: %q is a Gatehouse cookie; it never reaches an upstream", where, name)
+		}
+	}
+}
+
+// reservedHeader reports whether the header (lower case, "-" form) is one
+// an identity header must not replace: hop-by-hop headers (RFC 9110
+// §7.6.1), credentials, framing, and the headers Gatehouse sets itself.
+func reservedHeader(folded, csrfHeader string) bool {
+	switch folded {
+	case "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+		"proxy-authenticate", "proxy-authorization", "authorization", "cookie", "set-cookie", "dpop",
+		"host", "content-length", "content-type", "content-encoding", "forwarded", "x-request-id",
+		strings.ToLower(csrfHeader):
+		return true
+	}
+	return strings.HasPrefix(folded, "x-gatehouse-") || strings.HasPrefix(folded, "x-forwarded-")
+}
+
+func hasFoldPrefix(s, prefix string) bool {
+	return prefix != "" && len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 type problems []error

@@ -161,7 +161,7 @@ func TestJWTPatternMatchesProviderTokens(t *testing.T) {
 }
 
 func TestBrowserLoginAPILogout(t *testing.T) {
-	execPath := chromiumPath(t)
+	chromiumPath(t) // skip before starting the demo
 	start := time.Now()
 
 	// The deadline only stops a hung browser; no assertion depends on it.
@@ -194,23 +194,7 @@ func TestBrowserLoginAPILogout(t *testing.T) {
 	}
 	t.Logf("demo at %s", appURL)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(execPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	bctx := newBrowser(t, ctx)
 
 	rec := &capture{urls: map[network.RequestID]string{}}
 	rec.idle = sync.NewCond(&rec.mu)

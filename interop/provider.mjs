@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 // oidc-provider prints notices with console.info; keep stdout for READY.
 console.info = (...args) => console.error(...args);
 
-const { default: Provider } = await import('oidc-provider');
+const { default: Provider, errors } = await import('oidc-provider');
 
 const SETTINGS = {
   issuer: 'ISSUER',
@@ -30,6 +30,7 @@ const SETTINGS = {
   'auto-login-sub': 'AUTO_LOGIN_SUB',
   'access-token-ttl': 'ACCESS_TOKEN_TTL',
   'refresh-tokens': 'REFRESH_TOKENS',
+  resources: 'RESOURCES',
 };
 
 function readSettings() {
@@ -73,6 +74,16 @@ const refreshTokens = cfg.REFRESH_TOKENS || 'always';
 if (!['always', 'offline_access'].includes(refreshTokens)) {
   throw new Error(`provider: REFRESH_TOKENS must be "always" or "offline_access", got ${JSON.stringify(refreshTokens)}`);
 }
+// Resource servers (RFC 8707 resource indicators) for which the provider
+// issues JWT access tokens (RFC 9068). A request naming any other resource
+// fails with invalid_target; one naming none gets an opaque token for
+// UserInfo, as without this setting.
+const resources = new Set(list(cfg.RESOURCES).map((r) => {
+  const u = new URL(r);
+  if (u.search || u.hash) throw new Error(`provider: RESOURCES entry ${JSON.stringify(r)} has a query or fragment`);
+  return r;
+}));
+const RESOURCE_SCOPES = 'orders:read orders:write';
 
 // Bind first so that PORT=0 yields a real port for the issuer URL.
 const server = createServer();
@@ -161,6 +172,19 @@ const provider = new Provider(issuer, {
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     userinfo: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      getResourceServerInfo: async (_ctx, indicator) => {
+        if (!resources.has(indicator)) throw new errors.InvalidTarget();
+        return {
+          scope: RESOURCE_SCOPES,
+          audience: indicator,
+          accessTokenTTL: accessTokenTTL,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'ES256' } },
+        };
+      },
+    },
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: {

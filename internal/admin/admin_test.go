@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/admin"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
@@ -23,10 +24,6 @@ const (
 	issuer = "https://idp.example"
 	token  = "s3cret-admin-token"
 )
-
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
 
 // failing is a store whose listing and deleting fail.
 type failing struct{ store.Store }
@@ -42,14 +39,14 @@ func (failing) DeleteMatching(context.Context, store.Filter) ([]string, error) {
 
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *testkit.Clock
 	m     *session.Manager
 	svc   *admin.Service
 }
 
 func newFixture(t *testing.T, wrap func(store.Store) store.Store) *fixture {
 	t.Helper()
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
 	var st2 store.Store = st
@@ -75,7 +72,7 @@ func (f *fixture) login(iss, sub, sid string) (string, string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.clock.now = f.clock.now.Add(time.Second)
+	f.clock.Advance(time.Second)
 	return id, s.Handle
 }
 
@@ -89,7 +86,10 @@ func (f *fixture) handler(tok string, iss func(context.Context) (string, error))
 	if iss == nil {
 		iss = func(context.Context) (string, error) { return issuer, nil }
 	}
-	h, err := admin.NewHandler(admin.HandlerOptions{Service: f.svc, Issuer: iss, Token: tok})
+	h, err := admin.NewHandler(admin.HandlerOptions{
+		Targets: func() []admin.Target { return []admin.Target{{Service: f.svc, Issuer: iss}} },
+		Token:   tok,
+	})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -357,13 +357,41 @@ func TestHandlerOverLoopbackWithoutToken(t *testing.T) {
 	}
 }
 
-func TestNewHandlerRequiresServiceAndIssuer(t *testing.T) {
-	f := newFixture(t, nil)
-	if _, err := admin.NewHandler(admin.HandlerOptions{Service: f.svc}); err == nil {
-		t.Error("a handler without an issuer source was built")
+func TestNewHandlerRequiresTargets(t *testing.T) {
+	if _, err := admin.NewHandler(admin.HandlerOptions{Token: "t"}); err == nil {
+		t.Error("a handler without targets was built")
 	}
-	if _, err := admin.NewHandler(admin.HandlerOptions{Issuer: func(context.Context) (string, error) { return issuer, nil }}); err == nil {
-		t.Error("a handler without a service was built")
+}
+
+// TestHandlerActsPerApp: with app= the operator API acts on that app's
+// sessions only; without it, on every app's.
+func TestHandlerActsPerApp(t *testing.T) {
+	shop, admins := newFixture(t, nil), newFixture(t, nil)
+	iss := func(context.Context) (string, error) { return issuer, nil }
+	h, err := admin.NewHandler(admin.HandlerOptions{Token: token, Targets: func() []admin.Target {
+		return []admin.Target{{App: "shop", Service: shop.svc, Issuer: iss}, {App: "admin", Service: admins.svc, Issuer: iss}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := "Bearer " + token
+	s1, _ := shop.login(issuer, "alice", "")
+	a1, _ := admins.login(issuer, "alice", "")
+	w := call(h, "GET", "/admin/sessions?sub=alice", "", auth)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"app":"shop"`) || !strings.Contains(w.Body.String(), `"app":"admin"`) {
+		t.Fatalf("list over all apps: %d %s", w.Code, w.Body)
+	}
+	if w := call(h, "DELETE", "/admin/sessions?sub=alice&app=shop", "", auth); w.Code != 200 || !strings.Contains(w.Body.String(), `"ended":1`) {
+		t.Fatalf("end in app shop: %d %s", w.Code, w.Body)
+	}
+	if shop.alive(s1) || !admins.alive(a1) {
+		t.Fatal("app=shop did not end exactly the shop session")
+	}
+	if w := call(h, "DELETE", "/admin/sessions?sub=alice&app=nope", "", auth); w.Code != 404 {
+		t.Fatalf("unknown app: %d", w.Code)
+	}
+	if w := call(h, "DELETE", "/admin/sessions?sub=alice", "", auth); w.Code != 200 || admins.alive(a1) {
+		t.Fatalf("end in every app: %d %s", w.Code, w.Body)
 	}
 }
 

@@ -21,6 +21,9 @@ var ErrMissingArgument = errors.New("admin: a required argument is empty")
 // SessionInfo describes one session to an operator. It never carries keys,
 // tokens or claims.
 type SessionInfo struct {
+	// App names the app the session belongs to, in the operator API's
+	// lists of several apps.
+	App string `json:"app,omitempty"`
 	// Handle is the session's random public name; it cannot be turned
 	// into a cookie.
 	Handle  string `json:"handle"`

@@ -19,6 +19,8 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
 
@@ -28,28 +30,11 @@ const (
 	otherUser    = "user-2"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	t     *testing.T
-	clk   *clock
+	clk   *testkit.Clock
 	op    *hostileop.Provider
-	store *memstore.Store
+	store store.Store
 	mgr   *session.Manager
 	h     *Handler
 	log   *bytes.Buffer
@@ -60,7 +45,7 @@ type env struct {
 
 func newEnv(t *testing.T, allSessions bool) *env {
 	t.Helper()
-	e := &env{t: t, clk: &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}, log: new(bytes.Buffer)}
+	e := &env{t: t, clk: testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), log: new(bytes.Buffer)}
 	e.op = hostileop.New(t, hostileop.WithClient(clientID, clientSecret))
 	e.op.SetClock(e.clk.Now)
 	e.store = memstore.New(memstore.Options{Now: e.clk.Now, SweepInterval: -1})

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
 )
@@ -24,20 +25,16 @@ const (
 	cookie = "__Host-test"
 )
 
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
-
 type fixture struct {
 	t     *testing.T
-	clock *clock
+	clock *testkit.Clock
 	m     *session.Manager
 	h     *bff.Handler
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
 	t.Cleanup(func() { st.Close() })
 	m, err := session.NewManager(session.Options{
@@ -102,12 +99,12 @@ func (f *fixture) do(method, path, id string, csrf bool) *httptest.ResponseRecor
 func TestSessionsListsOwnSessionsNewestFirst(t *testing.T) {
 	f := newFixture(t)
 	idA, hA := f.login("alice", "sid-1", "Firefox on Linux")
-	f.clock.now = f.clock.now.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	idB, hB := f.login("alice", "sid-2", "Safari on iOS")
-	f.clock.now = f.clock.now.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	_, hC := f.login("alice", "", "Chrome on Windows")
 	idBob, hBob := f.login("bob", "sid-3", "Edge")
-	f.clock.now = f.clock.now.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 
 	w := f.do("GET", "/bff/sessions", idB, true)
 	if w.Code != http.StatusOK {
@@ -156,9 +153,9 @@ func TestSessionsListsOwnSessionsNewestFirst(t *testing.T) {
 func TestSessionsLeavesOutExpiredSessions(t *testing.T) {
 	f := newFixture(t)
 	_, hOld := f.login("alice", "", "old")
-	f.clock.now = f.clock.now.Add(9 * time.Minute)
+	f.clock.Advance(9 * time.Minute)
 	id, hNew := f.login("alice", "", "new")
-	f.clock.now = f.clock.now.Add(2 * time.Minute)
+	f.clock.Advance(2 * time.Minute)
 	w := f.do("GET", "/bff/sessions", id, true)
 	var list []bff.SessionInfo
 	json.Unmarshal(w.Body.Bytes(), &list)

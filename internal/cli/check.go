@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-bff/gatehouse/config"
@@ -46,7 +47,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		return printJSON(stdout, stderr, report)
 	}
-	fmt.Fprintf(stdout, "gatehouse check: configuration is valid; checking the deployment against %s\n\n", cfg.OIDC.Issuer)
+	fmt.Fprintf(stdout, "gatehouse check: configuration is valid; checking the deployment against %s\n\n", strings.Join(issuers(cfg), ", "))
 	printReport(stdout, report)
 	return report.ExitCode()
 }
@@ -80,4 +81,21 @@ func printReport(w io.Writer, r doctor.Report) {
 		verdict = "usable, with warnings"
 	}
 	fmt.Fprintf(w, "\n%d passed, %d info, %d warnings, %d failed: %s\n", s.Pass, s.Info, s.Warn, s.Fail, verdict)
+}
+
+// issuers returns the distinct issuers of the apps cfg serves.
+func issuers(cfg *config.Config) []string {
+	var out []string
+	add := func(iss string) {
+		if !slices.Contains(out, iss) {
+			out = append(out, iss)
+		}
+	}
+	if cfg.ServesTopLevel() {
+		add(cfg.OIDC.Issuer)
+	}
+	for _, a := range cfg.Apps {
+		add(a.Resolve(cfg).OIDC.Issuer)
+	}
+	return out
 }

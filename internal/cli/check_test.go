@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -159,5 +160,39 @@ func TestCheckUnreachableProvider(t *testing.T) {
 func TestCheckNeedsConfigFlag(t *testing.T) {
 	if code, _, stderr := run("check"); code != 2 || !strings.Contains(stderr, "--config") {
 		t.Errorf("check without --config: code %d, %s", code, stderr)
+	}
+}
+
+// check lists each app's URIs by app name and warns about path-based apps.
+func TestCheckApps(t *testing.T) {
+	op := hostileop.New(t, hostileop.WithClient("shop", checkSecret), hostileop.WithClient("admin", checkSecret))
+	p := goodConfig(t, op.URL, "", "")
+	body, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = append(body, `apps:
+  - { name: shop, public_url: https://shop.example.test, oidc: { client_id: shop } }
+  - { name: admin, path: /admin, oidc: { client_id: admin } }
+`...)
+	code, stdout, stderr := run("check", "--config", writeConfig(t, string(body)))
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1 (the path-based app's warning)\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^INFO\s+redirect_uri\s+app shop: .*https://shop\.example\.test/bff/callback`),
+		regexp.MustCompile(`(?m)^INFO\s+post_logout_redirect_uri\s+app shop: .*https://shop\.example\.test/$`),
+		regexp.MustCompile(`(?m)^INFO\s+backchannel_logout_uri\s+app shop: .*https://shop\.example\.test/bff/backchannel`),
+		regexp.MustCompile(`(?m)^INFO\s+redirect_uri\s+app admin: .*https://app\.example\.test/admin/bff/callback`),
+		regexp.MustCompile(`(?m)^INFO\s+backchannel_logout_uri\s+app admin: .*https://app\.example\.test/admin/bff/backchannel`),
+		regexp.MustCompile(`(?m)^WARN\s+path_based_app\s+app admin is path-based`),
+		regexp.MustCompile(`(?m)^PASS\s+discovery\s+app admin: `),
+	} {
+		if !want.MatchString(stdout) {
+			t.Errorf("output lacks %v:\n%s", want, stdout)
+		}
+	}
+	if line("WARN", "path_based_app").FindAllStringIndex(stdout, -1) == nil || strings.Count(stdout, "path_based_app") != 1 {
+		t.Errorf("want one path_based_app warning (admin only):\n%s", stdout)
 	}
 }

@@ -10,8 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse"
@@ -62,7 +65,8 @@ func usage(w io.Writer) {
   gatehouse serve --config FILE    run the gateway
   gatehouse check --config FILE    check a configuration and the deployment (provider, clock,
                                    store, TLS); exit 0 ok, 1 warnings, 2 failures; --json
-  gatehouse demo                   run a local demo (gateway, dev provider, API, SPA)
+  gatehouse demo                   run a local demo (gateway, dev provider, API, SPA);
+                                   --apps 2 serves two apps to show they are isolated
   gatehouse keys generate [ID]     print a new session sealing key
   gatehouse version                print the version
 `)
@@ -104,7 +108,7 @@ func printProblems(w io.Writer, err error) {
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, _, err := loadConfig("serve", args, stderr)
+	cfg, fs, err := loadConfig("serve", args, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatehouse serve: the configuration cannot be read:")
 		printProblems(stderr, err)
@@ -167,6 +171,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	adminOpts := opts
 	adminOpts.TLSCert, adminOpts.TLSKey = "", "" // the admin listener is plain, on loopback by default
+	// SIGHUP and POST /admin/reload re-read the configuration file.
+	path := fs.Lookup("config").Value.String()
+	reload := func(ctx context.Context) error {
+		err := gw.Reload(func() (*config.Config, error) { return config.Load(path) })
+		if err != nil {
+			logger.WarnContext(ctx, "configuration reload refused", "err", err)
+		} else {
+			logger.InfoContext(ctx, "configuration reloaded", "config", path)
+		}
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(ctx)
+			}
+		}
+	}()
 	adminAddr := "off"
 	if cfg.Admin.Listen != "off" {
 		if err := admin.ListenCheck(cfg.Admin.Listen, cfg.Admin.Token); err != nil {
@@ -180,6 +208,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler(reg))
+		mux.Handle(admin.ReloadPath, admin.NewReloadHandler(cfg.Admin.Token, reload, logger))
 		mux.Handle("/", ah)
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {

@@ -37,7 +37,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, when set, is called with the demo's URL once everything serves.
 	Ready func(url string)
+	// Apps is how many apps the gateway serves: 0 or 1 is the one example
+	// SPA; 2 or 3 serve that many path-based apps (shop, admin, partner),
+	// each with its own client at the provider, session cookie and API, to
+	// show that signing in at one does not sign in at another.
+	Apps int
 }
+
+// MaxApps is the most apps Options.Apps can ask for.
+const MaxApps = len(appNames)
+
+// appNames are the demo's apps, in order.
+var appNames = [...]string{"shop", "admin", "partner"}
 
 // Run serves the demo until ctx ends.
 func Run(ctx context.Context, opts Options, stdout io.Writer) error {
@@ -46,6 +57,12 @@ func Run(ctx context.Context, opts Options, stdout io.Writer) error {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Apps < 0 || opts.Apps > MaxApps {
+		return fmt.Errorf("demo: %d apps asked for; the demo serves 1 to %d", opts.Apps, MaxApps)
+	}
+	if opts.Apps > 1 {
+		return runApps(ctx, opts, stdout)
 	}
 	gwLn, err := listenLoopback(opts.Listen)
 	if err != nil {
@@ -105,7 +122,10 @@ func Run(ctx context.Context, opts Options, stdout io.Writer) error {
 	}
 	defer gw.Close()
 
-	api := &exampleAPI{userinfoURL: issuer + "/userinfo", client: &http.Client{Timeout: 5 * time.Second}}
+	api, err := newExampleAPI(issuer, "gatehouse-demo", "", &http.Client{Timeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)

@@ -34,17 +34,23 @@ func (d *doctor) pkce(m provider.Metadata) {
 	}
 }
 
-// prompt: /bff/login forwards prompt only when the provider lists the value
-// in prompt_values_supported (defined by Initiating User Registration via
-// OpenID Connect 1.0), as Duende BFF does.
+// prompt: /bff/login always forwards the OpenID Connect Core 1.0 §3.1.2.1
+// values (none, login, consent, select_account); other values, such as
+// create (Initiating User Registration via OpenID Connect 1.0), only when
+// the provider lists them in prompt_values_supported.
 func (d *doctor) prompt(m provider.Metadata) {
-	if len(m.PromptValuesSupported) == 0 {
-		d.add(Info, "prompt",
-			"the provider lists no prompt_values_supported: /bff/login answers 400 to any prompt parameter (silent login with prompt=none included)",
-			"nothing to change unless the SPA sends prompt; then ask the provider operator to advertise the values it supports")
+	var extra []string
+	for _, v := range m.PromptValuesSupported {
+		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, v) {
+			extra = append(extra, v)
+		}
+	}
+	if len(extra) == 0 {
+		d.add(Pass, "prompt",
+			"/bff/login forwards the OpenID Connect Core prompt values none, login, consent and select_account (silent login with prompt=none included); the provider lists no other values, so any other prompt gets 400", "")
 		return
 	}
-	d.addf(Pass, "prompt", "", "/bff/login forwards prompt values %s; others get 400", strings.Join(m.PromptValuesSupported, ", "))
+	d.addf(Pass, "prompt", "", "/bff/login forwards the OpenID Connect Core prompt values none, login, consent and select_account, and %s as the provider lists; others get 400", strings.Join(extra, ", "))
 }
 
 // issParam: RFC 9207 mix-up defense (RFC 9700 §4.4.2).
@@ -73,6 +79,26 @@ func (d *doctor) backchannel(m provider.Metadata) {
 	default:
 		d.addf(Pass, "backchannel_logout", "",
 			"the provider supports back-channel logout with sid; register %s as this client's backchannel_logout_uri", uri)
+	}
+}
+
+// frontchannel: OpenID Connect Front-Channel Logout 1.0 §3 (discovery)
+// and §2 (registration). Gatehouse ends sessions by iss and sid, so it
+// needs frontchannel_logout_session_required.
+func (d *doctor) frontchannel(m provider.Metadata) {
+	uri := strings.TrimSuffix(d.cfg.Server.PublicURL, "/") + d.cfg.BFF.Prefix + "/frontchannel"
+	switch {
+	case !m.FrontchannelLogoutSupported:
+		d.add(Info, "frontchannel_logout",
+			"the provider does not advertise frontchannel_logout_supported: it cannot end Gatehouse sessions from its logout page's iframes",
+			"nothing to change; back-channel logout is the stronger way to hear of logouts at the provider")
+	case !m.FrontchannelLogoutSessionSupported:
+		d.add(Warn, "frontchannel_logout",
+			"the provider supports front-channel logout but not frontchannel_logout_session_supported: without iss and sid in the iframe URL, Gatehouse ends nothing",
+			"use back-channel logout instead, or enable iss and sid for front-channel logout at the provider and register "+uri)
+	default:
+		d.addf(Pass, "frontchannel_logout", "",
+			"the provider supports front-channel logout with iss and sid; register %s as this client's frontchannel_logout_uri with frontchannel_logout_session_required: true", uri)
 	}
 }
 

@@ -46,7 +46,10 @@ func (s Status) rank() int {
 type Check struct {
 	// ID names the check, such as "discovery" or "pkce"; stable across
 	// versions so that scripts can select lines.
-	ID     string `json:"id"`
+	ID string `json:"id"`
+	// App names the app under apps: the check is about; empty for the
+	// top-level app and for checks of the whole gateway.
+	App    string `json:"app,omitempty"`
 	Status Status `json:"status"`
 	// Message says what was found and why it matters.
 	Message string `json:"message"`
@@ -119,6 +122,17 @@ func (r Report) Find(id string) (Check, bool) {
 	return Check{}, false
 }
 
+// FindApp returns the first check with the given id about app ("" for the
+// top-level app and the gateway as a whole).
+func (r Report) FindApp(app, id string) (Check, bool) {
+	for _, c := range r.Checks {
+		if c.ID == id && c.App == app {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
 // Options configure Run. The zero value is ready to use.
 type Options struct {
 	// HTTPClient makes the calls to the provider. Nil means a client with
@@ -154,10 +168,44 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) Report {
 	}
 	d := &doctor{cfg: cfg, opts: opts}
 	d.add(Pass, "config", "the configuration is valid", "")
-	d.provider(ctx)
+	// Each app (the top-level one, if it serves, and every app under
+	// apps:) has its own URIs to register and its own cookie; the provider
+	// checks run once per distinct issuer and client.
+	type client struct{ issuer, id string }
+	checked := map[client]bool{}
+	for _, u := range appsOf(cfg) {
+		ad := &doctor{cfg: u.cfg, opts: opts, app: u.name}
+		if c := (client{u.cfg.OIDC.Issuer, u.cfg.OIDC.ClientID}); !checked[c] {
+			checked[c] = true
+			ad.provider(ctx)
+		}
+		ad.uris()
+		ad.cookie()
+		d.checks = append(d.checks, ad.checks...)
+	}
+	d.apps()
 	d.local()
 	d.store(ctx)
 	return NewReport(d.checks...)
+}
+
+// unit is one app the gateway serves with its whole configuration; name
+// is "" for the top-level app.
+type unit struct {
+	name, path string
+	cfg        *config.Config
+}
+
+// appsOf returns the apps cfg serves, the top-level app first.
+func appsOf(cfg *config.Config) []unit {
+	var us []unit
+	if cfg.ServesTopLevel() {
+		us = append(us, unit{cfg: cfg})
+	}
+	for _, a := range cfg.Apps {
+		us = append(us, unit{name: a.Name, path: a.Path, cfg: a.Resolve(cfg)})
+	}
+	return us
 }
 
 // ConfigProblem returns the failure for a configuration that cannot be
@@ -185,13 +233,19 @@ func ConfigProblem(what string, err error) Check {
 }
 
 type doctor struct {
-	cfg    *config.Config
-	opts   Options
+	cfg  *config.Config
+	opts Options
+	// app is the name of the app under apps: whose cfg this is; "" for the
+	// top-level app. Its checks say so in their message.
+	app    string
 	checks []Check
 }
 
 func (d *doctor) add(s Status, id, msg, fix string) {
-	d.checks = append(d.checks, Check{ID: id, Status: s, Message: msg, Fix: fix})
+	if d.app != "" {
+		msg = "app " + d.app + ": " + msg
+	}
+	d.checks = append(d.checks, Check{ID: id, App: d.app, Status: s, Message: msg, Fix: fix})
 }
 
 func (d *doctor) addf(s Status, id, fix, format string, args ...any) {
@@ -281,6 +335,7 @@ func (d *doctor) provider(ctx context.Context) {
 	d.prompt(m)
 	d.issParam(m)
 	d.backchannel(m)
+	d.frontchannel(m)
 	d.revocation(m)
 	d.endSession(m)
 	d.dpop(m)

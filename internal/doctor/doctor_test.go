@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/doctor"
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
+	"github.com/gatehouse-bff/gatehouse/internal/pgtest"
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 )
@@ -117,11 +118,14 @@ func TestGoodSetupPasses(t *testing.T) {
 	if r.ExitCode() != 0 {
 		t.Fatalf("exit code %d for a good setup:\n%s", r.ExitCode(), dump(r))
 	}
-	for _, id := range []string{"config", "discovery", "clock", "pkce", "prompt", "iss_parameter", "backchannel_logout", "revocation",
+	for _, id := range []string{"config", "discovery", "clock", "pkce", "prompt", "iss_parameter", "backchannel_logout", "frontchannel_logout", "revocation",
 		"end_session", "refresh_tokens", "auth_method", "signing_algs", "jwks", "cookie", "tls", "keys", "admin", "store"} {
 		if c, ok := r.Find(id); !ok || c.Status != doctor.Pass {
 			t.Errorf("check %s = %+v, want PASS", id, c)
 		}
+	}
+	if c, _ := r.Find("frontchannel_logout"); !strings.Contains(c.Message, publicURL+"/bff/frontchannel") || !strings.Contains(c.Message, "frontchannel_logout_session_required") {
+		t.Errorf("frontchannel_logout = %+v, want the URI to register with frontchannel_logout_session_required", c)
 	}
 	c, _ := r.Find("redirect_uri")
 	if c.Status != doctor.Info || !strings.Contains(c.Message, publicURL+"/bff/callback") {
@@ -151,7 +155,9 @@ func TestFindings(t *testing.T) {
 		{name: "pkce plain only", change: func(s *setup) { s.op.SetCodeChallengeMethods([]string{"plain"}) },
 			id: "pkce", want: doctor.Fail, says: "not S256"},
 		{name: "no prompt values", change: func(s *setup) { s.op.SetPromptValues(nil) },
-			id: "prompt", want: doctor.Info, says: "answers 400"},
+			id: "prompt", want: doctor.Pass, says: "none, login, consent and select_account (silent login with prompt=none included)"},
+		{name: "extra prompt value", change: func(s *setup) { s.op.SetPromptValues([]string{"none", "login", "create"}) },
+			id: "prompt", want: doctor.Pass, says: "and create as the provider lists"},
 		{name: "no iss parameter", change: func(s *setup) { s.op.SetIssParam(hostileop.IssParamUnsupported) },
 			id: "iss_parameter", want: doctor.Warn, says: "RFC 9207"},
 		{name: "no revocation", change: func(s *setup) { s.op.SetRevocation(false) },
@@ -174,6 +180,10 @@ func TestFindings(t *testing.T) {
 			id: "backchannel_logout", want: doctor.Warn, says: "no sid"},
 		{name: "no back-channel logout", rw: rewriter{discovery: func(d map[string]any) { d["backchannel_logout_supported"] = false }},
 			id: "backchannel_logout", want: doctor.Warn, says: "backchannel_logout_supported"},
+		{name: "front-channel logout without sid", op: []hostileop.Option{hostileop.WithSID(false)},
+			id: "frontchannel_logout", want: doctor.Warn, says: "frontchannel_logout_session_supported"},
+		{name: "no front-channel logout", rw: rewriter{discovery: func(d map[string]any) { d["frontchannel_logout_supported"] = false }},
+			id: "frontchannel_logout", want: doctor.Info, says: "frontchannel_logout_supported"},
 		{name: "offline_access not requested", change: func(s *setup) { s.lines["oidc"] += ", scopes: [openid, profile]" },
 			id: "refresh_tokens", want: doctor.Warn, says: "lacks offline_access"},
 		{name: "offline_access not supported", rw: rewriter{discovery: func(d map[string]any) { d["scopes_supported"] = []string{"openid", "profile"} }},
@@ -345,6 +355,50 @@ func TestRedisStore(t *testing.T) {
 	})
 }
 
+func TestPostgresStore(t *testing.T) {
+	withDSN := func(s *setup, dsn string) {
+		s.lines["session"] = strings.Replace(s.lines["session"], "store: bolt", "store: postgres", 1)
+		s.extra = fmt.Sprintf("postgres: { dsn: %q }\n", dsn)
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		s := newSetup(t)
+		withDSN(s, "postgres://gatehouse:hunter2-password@"+addr+"/gatehouse?sslmode=disable")
+		r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
+		c, _ := r.Find("store")
+		if c.Status != doctor.Fail || r.ExitCode() != 2 {
+			t.Fatalf("store = %+v, want FAIL", c)
+		}
+		if strings.Contains(dump(r), "hunter2") {
+			t.Error("the report shows the PostgreSQL password")
+		}
+	})
+	t.Run("unparsable", func(t *testing.T) {
+		s := newSetup(t)
+		withDSN(s, "postgres://gatehouse:hunter2-password@127.0.0.1:5432/gatehouse?sslmode=bogus")
+		r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
+		if c, _ := r.Find("store"); c.Status != doctor.Fail {
+			t.Fatalf("store = %+v, want FAIL", c)
+		}
+		if strings.Contains(dump(r), "hunter2") {
+			t.Error("the report shows the PostgreSQL password")
+		}
+	})
+	t.Run("running", func(t *testing.T) {
+		s := newSetup(t)
+		withDSN(s, pgtest.DSN(t))
+		r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
+		if c, _ := r.Find("store"); c.Status != doctor.Pass {
+			t.Fatalf("store = %+v", c)
+		}
+	})
+}
+
 type pingFunc func(context.Context) error
 
 func (f pingFunc) Ping(ctx context.Context) error { return f(ctx) }
@@ -435,4 +489,128 @@ func dump(r doctor.Report) string {
 		fmt.Fprintf(&b, "%s %s: %s [fix: %s]\n", c.Status, c.ID, c.Message, c.Fix)
 	}
 	return b.String()
+}
+
+// Every app gets its own URIs to register, its own provider checks when
+// it names another issuer or client, and warnings for what apps share.
+func TestApps(t *testing.T) {
+	const secret = "a-client-secret-of-at-least-32-bytes!"
+	other := hostileop.New(t, hostileop.WithClient("admin", secret, publicURL+"/admin/bff/callback"))
+	type want struct {
+		app, id string
+		status  doctor.Status
+		says    string
+	}
+	tests := []struct {
+		name string
+		apps string
+		top  bool // the top level serves an app too
+		want []want
+		// absent lists app/id pairs that must not appear.
+		absent []want
+		// discovery counts the fetches of the main provider's document.
+		discovery int
+		code      int
+	}{
+		{name: "host-based app with its own client",
+			apps: "  - { name: shop, public_url: https://shop.example.test, oidc: { client_id: shop } }\n",
+			want: []want{
+				{"shop", "redirect_uri", doctor.Info, "app shop: Gatehouse's redirect URI is https://shop.example.test/bff/callback"},
+				{"shop", "post_logout_redirect_uri", doctor.Info, "https://shop.example.test/"},
+				{"shop", "backchannel_logout_uri", doctor.Info, "https://shop.example.test/bff/backchannel"},
+				{"shop", "discovery", doctor.Pass, "app shop: discovery at"},
+				{"shop", "backchannel_logout", doctor.Pass, "https://shop.example.test/bff/backchannel"},
+				{"shop", "cookie", doctor.Pass, "__Host-gatehouse-shop"},
+			},
+			absent:    []want{{app: "", id: "redirect_uri"}, {app: "shop", id: "path_based_app"}},
+			discovery: 1, code: 0},
+		{name: "top-level app and a host-based app on the same client",
+			top:  true,
+			apps: "  - { name: shop, public_url: https://shop.example.test }\n",
+			want: []want{
+				{"", "redirect_uri", doctor.Info, publicURL + "/bff/callback"},
+				{"", "discovery", doctor.Pass, "discovery at"},
+				{"shop", "redirect_uri", doctor.Info, "https://shop.example.test/bff/callback"},
+			},
+			absent:    []want{{app: "shop", id: "discovery"}},
+			discovery: 1, code: 0},
+		{name: "path-based app at another provider",
+			top:  true,
+			apps: "  - { name: admin, path: /admin, oidc: { issuer: " + other.URL + ", client_id: admin } }\n",
+			want: []want{
+				{"admin", "redirect_uri", doctor.Info, publicURL + "/admin/bff/callback"},
+				{"admin", "post_logout_redirect_uri", doctor.Info, publicURL + "/admin/"},
+				{"admin", "backchannel_logout_uri", doctor.Info, publicURL + "/admin/bff/backchannel"},
+				{"admin", "discovery", doctor.Pass, other.URL},
+				{"admin", "path_based_app", doctor.Warn, "shares one browser origin"},
+				{"admin", "path_based_app", doctor.Warn, "pass the CSRF checks"},
+				{"", "discovery", doctor.Pass, "discovery at"},
+			},
+			discovery: 1, code: 1},
+		{name: "two path-based apps",
+			apps: "  - { name: shop, path: /shop, oidc: { client_id: shop } }\n" +
+				"  - { name: admin, path: /admin, oidc: { client_id: admin } }\n",
+			want: []want{
+				{"shop", "path_based_app", doctor.Warn, "app shop is path-based (/shop under " + publicURL + ")"},
+				{"admin", "path_based_app", doctor.Warn, "app admin is path-based (/admin under " + publicURL + ")"},
+				{"shop", "discovery", doctor.Pass, ""},
+				{"admin", "discovery", doctor.Pass, ""},
+			},
+			absent:    []want{{app: "admin", id: "cookie_shared"}},
+			discovery: 2, code: 1},
+		{name: "two apps on one host with one cookie",
+			apps: "  - { name: shop, path: /shop, oidc: { client_id: shop }, session: { cookie_name: __Host-shared } }\n" +
+				"  - { name: admin, path: /admin, oidc: { client_id: admin }, session: { cookie_name: __Host-shared } }\n",
+			want: []want{
+				{"admin", "cookie_shared", doctor.Warn, "app shop and app admin both use cookie __Host-shared on app.example.test"},
+				{"admin", "cookie_shared", doctor.Warn, "sessions stay apart"},
+			},
+			discovery: 2, code: 1},
+		{name: "top-level app and an app with its cookie",
+			top: true,
+			apps: "  - { name: shop, public_url: https://shop.example.test, session: { cookie_name: __Host-gatehouse } }\n" +
+				"  - { name: admin, path: /admin, session: { cookie_name: __Host-gatehouse } }\n",
+			want: []want{
+				{"admin", "cookie_shared", doctor.Warn, "the top-level app and app admin both use cookie __Host-gatehouse"},
+			},
+			// Host-only cookies on two hosts do not meet.
+			absent:    []want{{app: "shop", id: "cookie_shared"}},
+			discovery: 1, code: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSetup(t, hostileop.WithClient("shop", secret), hostileop.WithClient("admin", secret))
+			s.extra = "apps:\n" + tt.apps
+			if tt.top {
+				s.extra += "routes: [ { prefix: /api/, upstream: http://127.0.0.1:9001 } ]\n"
+			}
+			r := doctor.Run(context.Background(), s.config(t), doctor.Options{})
+			for _, w := range tt.want {
+				c, ok := r.FindApp(w.app, w.id)
+				if !ok || c.Status != w.status || !strings.Contains(c.Message, w.says) {
+					t.Errorf("app %q check %s = %+v, want %s saying %q", w.app, w.id, c, w.status, w.says)
+				}
+				if w.id == "path_based_app" && !strings.Contains(c.Fix, "public_url") {
+					t.Errorf("app %q: path_based_app does not recommend a host-based app: %q", w.app, c.Fix)
+				}
+				if w.status == doctor.Warn && c.Fix == "" {
+					t.Errorf("app %q check %s has no fix", w.app, w.id)
+				}
+			}
+			for _, w := range tt.absent {
+				if c, ok := r.FindApp(w.app, w.id); ok {
+					t.Errorf("app %q has check %s: %+v", w.app, w.id, c)
+				}
+			}
+			if got := s.op.Stats().Discovery; got != tt.discovery {
+				t.Errorf("the provider's discovery document was fetched %d times, want %d (once per client)", got, tt.discovery)
+			}
+			if r.ExitCode() != tt.code {
+				t.Errorf("exit code %d, want %d", r.ExitCode(), tt.code)
+			}
+			if t.Failed() {
+				t.Log(dump(r))
+			}
+		})
+	}
 }

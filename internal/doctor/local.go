@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/gatehouse-bff/gatehouse/config"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-bff/gatehouse/internal/redisconf"
@@ -22,21 +25,72 @@ import (
 // certRenewWarn is how long before expiry a served certificate is flagged.
 const certRenewWarn = 14 * 24 * time.Hour
 
-// local runs the checks that need only the configuration and this host.
+// local runs the checks of the whole gateway that need only the
+// configuration and this host.
 func (d *doctor) local() {
-	cfg := d.cfg
-	public := strings.TrimSuffix(cfg.Server.PublicURL, "/")
-
-	// RFC 9700 §2.1 / §4.1.3: redirect URIs are compared exactly.
-	d.addf(Info, "redirect_uri", "register exactly this URI (scheme, host, port and path; no wildcard) at the provider",
-		"Gatehouse's redirect URI is %s", public+cfg.OIDC.CallbackPath)
-	d.addf(Info, "post_logout_redirect_uri", "register exactly this URI as a post-logout redirect URI at the provider",
-		"after RP-Initiated Logout the provider sends the browser to %s", cfg.OIDC.PostLogoutRedirectURI)
-
-	d.cookie()
 	d.tls()
 	d.keys()
 	d.admin()
+	d.routes()
+}
+
+// uris lists what to register at the provider for one app.
+func (d *doctor) uris() {
+	cfg := d.cfg
+	public := strings.TrimSuffix(cfg.Server.PublicURL, "/")
+	client := ""
+	if d.app != "" {
+		client = " for client " + cfg.OIDC.ClientID
+	}
+	// RFC 9700 §2.1 / §4.1.3: redirect URIs are compared exactly.
+	d.addf(Info, "redirect_uri", "register exactly this URI"+client+" (scheme, host, port and path; no wildcard) at the provider",
+		"Gatehouse's redirect URI is %s", public+cfg.OIDC.CallbackPath)
+	d.addf(Info, "post_logout_redirect_uri", "register exactly this URI"+client+" as a post-logout redirect URI at the provider",
+		"after RP-Initiated Logout the provider sends the browser to %s", cfg.OIDC.PostLogoutRedirectURI)
+	// OpenID Connect Back-Channel Logout 1.0 §2.2.
+	d.addf(Info, "backchannel_logout_uri", "register this URI"+client+" as the backchannel_logout_uri at the provider, if it offers back-channel logout",
+		"the provider posts logout tokens to %s", public+cfg.BFF.Prefix+"/backchannel")
+}
+
+// apps warns about apps that share what isolation needs apart: a browser
+// origin (path-based apps) or a cookie on one host.
+func (d *doctor) apps() {
+	us := appsOf(d.cfg)
+	for _, u := range us {
+		if u.path == "" {
+			continue
+		}
+		d.checks = append(d.checks, Check{ID: "path_based_app", App: u.name, Status: Warn,
+			Message: fmt.Sprintf("app %s is path-based (%s under %s): it shares one browser origin with every other app there, so a script injected into any of them can call app %s's routes and endpoints with app %s's session (same-origin requests pass the CSRF checks, and the browser sends every app's cookie on that origin)",
+				u.name, u.path, d.cfg.Server.PublicURL, u.name, u.name),
+			Fix: fmt.Sprintf("give app %s its own origin with public_url (a host-based app, such as https://%s.example.com) instead of path, and register its URIs there", u.name, u.name)})
+	}
+	// Cookies are host-only (__Host-): apps on one host with one cookie
+	// name overwrite each other's cookie.
+	type key struct{ host, cookie string }
+	first := map[key]string{}
+	label := func(name string) string {
+		if name == "" {
+			return "the top-level app"
+		}
+		return "app " + name
+	}
+	for _, u := range us {
+		pub, err := url.Parse(u.cfg.Server.PublicURL)
+		if err != nil {
+			continue
+		}
+		k := key{strings.ToLower(pub.Host), u.cfg.Session.CookieName}
+		other, ok := first[k]
+		if !ok {
+			first[k] = u.name
+			continue
+		}
+		d.checks = append(d.checks, Check{ID: "cookie_shared", App: u.name, Status: Warn,
+			Message: fmt.Sprintf("%s and %s both use cookie %s on %s: sessions stay apart (a session is accepted only by its own app), but signing in at one overwrites the other's cookie and so signs the user out there",
+				label(other), label(u.name), k.cookie, k.host),
+			Fix: fmt.Sprintf("drop session.cookie_name from app %s to get its default __Host-gatehouse-%s, or give it a name of its own", u.name, u.name)})
+	}
 }
 
 // cookie: SECURITY.md cookie rules (browser-based apps BCP §6.1, RFC 6265bis
@@ -206,7 +260,38 @@ func (d *doctor) store(ctx context.Context) {
 			return
 		}
 		d.add(Pass, "store", "the Redis session store answers PING", "")
+	case config.StorePostgres:
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		pinger := d.opts.Store
+		if pinger == nil {
+			// A bare connection: the check creates no tables.
+			conn, err := pgx.Connect(pctx, d.cfg.Postgres.DSN)
+			if err != nil {
+				d.addf(Fail, "store", "check postgres.dsn (host, user, password, database, sslmode), and that PostgreSQL is up and reachable from this host",
+					"the PostgreSQL session store does not answer: %v", redactPostgres(err))
+				return
+			}
+			defer conn.Close(context.WithoutCancel(pctx))
+			pinger = conn
+		}
+		if err := pinger.Ping(pctx); err != nil {
+			d.addf(Fail, "store", "check that PostgreSQL is up and reachable from this host",
+				"the PostgreSQL session store does not answer: %v", redactPostgres(err))
+			return
+		}
+		d.add(Pass, "store", "the PostgreSQL session store answers", "")
 	}
+}
+
+// redactPostgres never shows a DSN that failed to parse, whose password
+// the driver can only hide on a best-effort basis.
+func redactPostgres(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("postgres.dsn is not a PostgreSQL connection string")
+	}
+	return err
 }
 
 type redisPinger struct{ c redis.UniversalClient }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -19,6 +20,10 @@ var ErrInvalidProof = errors.New("dpop: invalid proof")
 // allowedAlgs are the asymmetric algorithms a proof may use. RFC 9449 §4.3
 // forbids `none` and symmetric (MAC) algorithms.
 var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.PS256, jose.EdDSA}
+
+// Algorithms returns the algorithms [VerifyProof] accepts, for the `algs`
+// parameter of a DPoP challenge (RFC 9449 §7.1).
+func Algorithms() []jose.SignatureAlgorithm { return slices.Clone(allowedAlgs) }
 
 // Claims are the checked contents of a DPoP proof.
 type Claims struct {

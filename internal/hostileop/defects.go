@@ -59,6 +59,10 @@ const (
 	UnknownKid
 	// WrongKidNoKey signs with a key whose `kid` is never published.
 	WrongKidNoKey
+	// AuthTimeMissing omits `auth_time`. That breaks a token only when the
+	// client sent max_age (OpenID Connect Core §3.1.2.1), so it is not in
+	// Defects.
+	AuthTimeMissing
 )
 
 // Defects lists every ID token defect except Valid, for table tests.
@@ -78,7 +82,7 @@ var defectNames = map[Defect]string{
 	Expired: "Expired", ExpMissing: "ExpMissing", NonceMismatch: "NonceMismatch",
 	NonceMissing: "NonceMissing", SubMissing: "SubMissing", DifferentSub: "DifferentSub",
 	IatMissing: "IatMissing", AlgNone: "AlgNone", HS256WithClientSecret: "HS256WithClientSecret",
-	UnknownKid: "UnknownKid", WrongKidNoKey: "WrongKidNoKey",
+	UnknownKid: "UnknownKid", WrongKidNoKey: "WrongKidNoKey", AuthTimeMissing: "AuthTimeMissing",
 }
 
 // String returns the defect's name.
@@ -155,6 +159,9 @@ func (p *Provider) idTokenClaims(g *grant, clientID string, withNonce bool) map[
 	c["iat"] = now.Unix()
 	c["exp"] = now.Add(IDTokenTTL).Unix()
 	c["auth_time"] = g.authTime.Unix()
+	if g.acr != "" {
+		c["acr"] = g.acr
+	}
 	if g.sid != "" {
 		c["sid"] = g.sid
 	}
@@ -193,6 +200,8 @@ func (p *Provider) idTokenClaims(g *grant, clientID string, withNonce bool) map[
 		c["sub"] = OtherSubject
 	case IatMissing:
 		delete(c, "iat")
+	case AuthTimeMissing:
+		delete(c, "auth_time")
 	}
 	return c
 }
@@ -238,6 +247,7 @@ func (p *Provider) issueIDToken(g *grant, clientID string, withNonce bool) (stri
 		return "", err
 	}
 	p.idTokens[raw] = clientID
+	p.idTokenSIDs[raw] = g.sid
 	p.issued = append(p.issued, raw)
 	return raw, nil
 }

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 )
@@ -24,31 +24,13 @@ const (
 	testPostLogout = "http://127.0.0.1/signed-out"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // rp is a relying party built from golang.org/x/oauth2 and go-oidc, talking
 // to a hostile provider.
 type rp struct {
 	p        *Provider
-	clk      *clock
+	clk      *testkit.Clock
 	ctx      context.Context
 	op       *oidc.Provider
 	conf     oauth2.Config

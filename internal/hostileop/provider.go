@@ -44,6 +44,9 @@ type Client struct {
 	RedirectURIs []string
 	// PostLogoutRedirectURIs are the URIs end_session may redirect to.
 	PostLogoutRedirectURIs []string
+	// FrontchannelLogoutURI, when set, is loaded in an iframe of the
+	// end_session page with iss and sid (Front-Channel Logout 1.0 §2).
+	FrontchannelLogoutURI string
 }
 
 // Option configures a Provider in New.
@@ -84,6 +87,19 @@ func WithClientKey(id string, key jose.JSONWebKey) Option {
 func WithPostLogoutRedirectURIs(clientID string, uris ...string) Option {
 	return func(c *config) {
 		c.postLogout[clientID] = append(c.postLogout[clientID], uris...)
+	}
+}
+
+// WithFrontchannelLogoutURI registers the client's frontchannel_logout_uri
+// (with frontchannel_logout_session_required): end_session then renders an
+// iframe of uri with iss and the ended session's sid before it continues.
+func WithFrontchannelLogoutURI(clientID, uri string) Option {
+	return func(c *config) {
+		for _, cl := range c.clients {
+			if cl.ID == clientID {
+				cl.FrontchannelLogoutURI = uri
+			}
+		}
 	}
 }
 
@@ -137,6 +153,8 @@ type Provider struct {
 	userinfoSub     string
 	challenge       []string
 	prompts         []string
+	acr             string
+	authAge         time.Duration
 	revocation      bool
 	endSession      bool
 
@@ -149,7 +167,9 @@ type Provider struct {
 	access   map[string]*accessToken
 	refresh  map[string]*refreshToken
 	idTokens map[string]string // raw ID token → client id
-	issued   []string
+	// idTokenSIDs maps a raw ID token to its sid, for front-channel logout.
+	idTokenSIDs map[string]string
+	issued      []string
 	// assertionIDs are the jti of accepted client assertions (single use).
 	assertionIDs map[string]bool
 	// exchanges are the RFC 8693 token exchanges answered.
@@ -196,6 +216,7 @@ func New(tb testing.TB, opts ...Option) *Provider {
 		access:         map[string]*accessToken{},
 		refresh:        map[string]*refreshToken{},
 		idTokens:       map[string]string{},
+		idTokenSIDs:    map[string]string{},
 	}
 	for _, c := range cfg.clients {
 		c.PostLogoutRedirectURIs = append(c.PostLogoutRedirectURIs, cfg.postLogout[c.ID]...)
@@ -441,6 +462,25 @@ func (p *Provider) SetPromptValues(values []string) {
 	p.prompts = slices.Clone(values)
 }
 
+// SetACR makes every authorization from now on report acr as its `acr`
+// claim, whatever acr_values asked for (to script an acr that was not
+// asked for). With "" (the default) an authorization reports the first
+// requested acr_values entry, or no acr when none was requested.
+func (p *Provider) SetACR(acr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.acr = acr
+}
+
+// SetAuthAge makes every authorization from now on report an `auth_time`
+// d in the past, as a provider that ignores max_age and reuses an old
+// sign-in would; 0 (the default) reports the time of the authorization.
+func (p *Provider) SetAuthAge(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.authAge = d
+}
+
 // SetRevocation controls whether the revocation endpoint is advertised and
 // served (default true).
 func (p *Provider) SetRevocation(on bool) {
@@ -570,4 +610,16 @@ func randomString(prefix string) string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TokenClient returns the client an access token was issued to, so a test
+// can check which client's token an upstream received.
+func (p *Provider) TokenClient(accessToken string) (clientID string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.access[accessToken]
+	if !ok {
+		return "", false
+	}
+	return at.clientID, true
 }

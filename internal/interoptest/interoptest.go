@@ -67,6 +67,12 @@ type Options struct {
 	// tokens only when offline_access was granted (which OpenID Connect
 	// Core §11 ties to prompt=consent). By default every code grant gets one.
 	RefreshTokensOnlyWithOfflineAccess bool
+	// Resources are resource indicators (RFC 8707) the provider issues JWT
+	// access tokens for (RFC 9068: typ at+jwt, ES256, aud the indicator,
+	// scopes orders:read and orders:write, cnf.jkt when the token request
+	// carried a DPoP proof). A token request without a resource still gets
+	// an opaque token; none by default.
+	Resources []string
 }
 
 // Provider is a running interop provider.
@@ -265,6 +271,7 @@ func (o Options) env() []string {
 		"AUTO_LOGIN_SUB=" + o.AutoLoginSub,
 		"ACCESS_TOKEN_TTL=" + ttl,
 		"REFRESH_TOKENS=" + refresh,
+		"RESOURCES=" + strings.Join(o.Resources, ","),
 	}
 }
 
@@ -332,6 +339,15 @@ var (
 func installOnce(dir string) error {
 	install.Do(func() { installErr = ensureInstalled(dir) })
 	return installErr
+}
+
+// InstallPackages runs npm ci in dir, a directory holding a package.json
+// and its package-lock.json, unless dir/node_modules was already installed
+// from that lock file. It is the installer Start uses for interop/, shared
+// with the tests of the repository's other npm packages (clients/react).
+// Concurrent test binaries installing into one dir take turns.
+func InstallPackages(dir string) error {
+	return ensureInstalled(dir)
 }
 
 // stampName records, inside node_modules, the hash of the package-lock.json

@@ -58,7 +58,7 @@ func TestOptionsEnv(t *testing.T) {
 		{
 			name: "defaults",
 			opts: Options{ClientSecret: "s"},
-			want: []string{"PORT=0", "CLIENT_ID=gatehouse", "CLIENT_SECRET=s", "REDIRECT_URI=" + DefaultRedirectURI, "ACCESS_TOKEN_TTL=", "REFRESH_TOKENS=always", "AUTO_LOGIN_SUB=", "BACKCHANNEL_LOGOUT_URI="},
+			want: []string{"PORT=0", "CLIENT_ID=gatehouse", "CLIENT_SECRET=s", "REDIRECT_URI=" + DefaultRedirectURI, "ACCESS_TOKEN_TTL=", "REFRESH_TOKENS=always", "AUTO_LOGIN_SUB=", "BACKCHANNEL_LOGOUT_URI=", "RESOURCES="},
 		},
 		{
 			name: "ttl rounds up to whole seconds",
@@ -71,10 +71,12 @@ func TestOptionsEnv(t *testing.T) {
 				ClientID: "spa", ClientSecret: "s", RedirectURI: "http://127.0.0.1:9/cb",
 				PostLogoutRedirectURI: "http://127.0.0.1:9/out", BackchannelLogoutURI: "http://127.0.0.1:9/bc",
 				AutoLoginSub: "alice", AccessTokenTTL: time.Minute, RefreshTokensOnlyWithOfflineAccess: true,
+				Resources: []string{"https://orders.test", "https://admin.test"},
 			},
 			want: []string{
 				"CLIENT_ID=spa", "REDIRECT_URI=http://127.0.0.1:9/cb", "POST_LOGOUT_REDIRECT_URI=http://127.0.0.1:9/out",
 				"BACKCHANNEL_LOGOUT_URI=http://127.0.0.1:9/bc", "AUTO_LOGIN_SUB=alice", "ACCESS_TOKEN_TTL=60", "REFRESH_TOKENS=offline_access",
+				"RESOURCES=https://orders.test,https://admin.test",
 			},
 		},
 	}

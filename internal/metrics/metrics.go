@@ -31,6 +31,10 @@ type Metrics struct {
 	csrfRejected    *prometheus.CounterVec
 	leaksBlocked    prometheus.Counter
 	rateLimited     *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
+	policyDenied    *prometheus.CounterVec
+	streamsOpen     prometheus.Gauge
+	streamsClosed   *prometheus.CounterVec
 }
 
 // Option configures New.
@@ -114,13 +118,31 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "gatehouse_rate_limited_total",
 			Help: "Requests refused by a rate limit, by endpoint.",
 		}, []string{"endpoint"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_config_reloads_total",
+			Help: "Configuration reloads, by result: ok, or refused (the running configuration kept serving).",
+		}, []string{"result"}),
+		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_policy_denied_total",
+			Help: "API requests refused by a route's require conditions, by route and reason.",
+		}, []string{"route", "reason"}),
+		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_streams_open",
+			Help: "Upgraded (WebSocket) and streaming responses open for a session on this replica.",
+		}),
+		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_streams_closed_total",
+			Help: "Streams closed, by reason: the reason their session ended, or done when the stream ended by itself.",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.inFlight, m.sessionsStarted, m.sessionsEnded, m.refreshes,
-		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited,
+		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.reloads,
+		m.policyDenied,
+		m.streamsOpen, m.streamsClosed,
 	}
 	if o.activeSessions != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -160,6 +182,25 @@ func (m *Metrics) SessionEnded(reason string) {
 		return
 	}
 	m.sessionsEnded.WithLabelValues(reason).Inc()
+}
+
+// StreamOpened counts a stream opened for a session.
+func (m *Metrics) StreamOpened() {
+	if m == nil {
+		return
+	}
+	m.streamsOpen.Inc()
+}
+
+// StreamClosed counts a stream closed for reason: its session's end reason
+// ("logout", "idle", ...), "ended" when a re-check found the session gone,
+// or "done" when the stream ended by itself.
+func (m *Metrics) StreamClosed(reason string) {
+	if m == nil {
+		return
+	}
+	m.streamsOpen.Dec()
+	m.streamsClosed.WithLabelValues(reason).Inc()
 }
 
 // Refresh counts an access token refresh with its outcome (such as "ok",
@@ -222,4 +263,21 @@ func (m *Metrics) RateLimited(endpoint string) {
 		return
 	}
 	m.rateLimited.WithLabelValues(endpoint).Inc()
+}
+
+// ConfigReload counts a configuration reload by result ("ok", "refused").
+func (m *Metrics) ConfigReload(result string) {
+	if m == nil {
+		return
+	}
+	m.reloads.WithLabelValues(result).Inc()
+}
+
+// PolicyDenied counts an API request refused by route's require conditions
+// for reason ("login_required", "claims", "scopes", "acr", "max_age").
+func (m *Metrics) PolicyDenied(route, reason string) {
+	if m == nil {
+		return
+	}
+	m.policyDenied.WithLabelValues(route, reason).Inc()
 }

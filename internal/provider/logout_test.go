@@ -3,12 +3,12 @@ package provider_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/hostileop"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 )
 
 const (
@@ -16,22 +16,11 @@ const (
 	logoutSecret   = "a-client-secret-that-is-at-least-32-bytes"
 )
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
 // newLogoutProvider starts a hostile provider and discovers it, both on the
 // same fixed clock.
 func newLogoutProvider(t testing.TB) (*hostileop.Provider, *provider.Provider) {
 	t.Helper()
-	clk := &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	op := hostileop.New(t, hostileop.WithClient(logoutClientID, logoutSecret))
 	op.SetClock(clk.Now)
 	p, err := provider.Discover(context.Background(), provider.Options{

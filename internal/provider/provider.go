@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse-bff/gatehouse/config"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -61,7 +62,10 @@ type Metadata struct {
 	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported"`
 	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
-	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported"`
+	// Front-Channel Logout 1.0 §3.
+	FrontchannelLogoutSupported        bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool     `json:"frontchannel_logout_session_supported"`
+	DPoPSigningAlgValuesSupported      []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // Provider is a discovered OpenID provider together with Gatehouse's client
@@ -75,7 +79,9 @@ type Provider struct {
 	algs     []string
 }
 
-var asymmetric = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+// asymmetric are the algorithms an ID token may be signed with: the
+// configuration's one list.
+var asymmetric = config.AsymmetricAlgs()
 
 // Discover fetches the provider's discovery document and key set location.
 // It fails when the document's issuer differs from opts.Issuer
@@ -233,17 +239,16 @@ func (p *Provider) CheckIssParam(q url.Values) error {
 
 // Errors of the authorization response and token checks.
 var (
-	ErrIssMismatch  = errors.New("provider: authorization response iss does not match the issuer (possible mix-up attack)")
-	ErrIssMissing   = errors.New("provider: authorization response lacks the iss parameter the provider advertises")
-	ErrNoIDToken    = errors.New("provider: token response has no id_token")
-	ErrNonce        = errors.New("provider: id token nonce does not match")
-	ErrNoSubject    = errors.New("provider: id token has no sub")
-	ErrNoIssuedAt   = errors.New("provider: id token has no iat")
-	ErrFutureIat    = errors.New("provider: id token iat is in the future")
-	ErrAZP          = errors.New("provider: id token azp is not this client")
-	ErrAccessHash   = errors.New("provider: id token at_hash does not match the access token")
-	ErrSubjectMoved = errors.New("provider: refreshed id token changes iss or sub")
-	ErrUserInfoSub  = errors.New("provider: userinfo sub differs from the id token's")
+	ErrIssMismatch = errors.New("provider: authorization response iss does not match the issuer (possible mix-up attack)")
+	ErrIssMissing  = errors.New("provider: authorization response lacks the iss parameter the provider advertises")
+	ErrNoIDToken   = errors.New("provider: token response has no id_token")
+	ErrNonce       = errors.New("provider: id token nonce does not match")
+	ErrNoSubject   = errors.New("provider: id token has no sub")
+	ErrNoIssuedAt  = errors.New("provider: id token has no iat")
+	ErrFutureIat   = errors.New("provider: id token iat is in the future")
+	ErrAZP         = errors.New("provider: id token azp is not this client")
+	ErrAccessHash  = errors.New("provider: id token at_hash does not match the access token")
+	ErrUserInfoSub = errors.New("provider: userinfo sub differs from the id token's")
 )
 
 // maxIatSkew is how far in the future an iat may be, for clock drift.
@@ -341,12 +346,14 @@ func (p *Provider) verifyIDToken(ctx context.Context, raw, nonce, accessToken st
 }
 
 // Refresh uses a refresh token (RFC 6749 §6), with extra parameters such
-// as an RFC 8707 resource. A returned ID token is validated and must keep
-// the session's iss and sub (OpenID Connect Core §12.2); the returned
-// IDToken is nil when the response has none. When the response carries no
-// new refresh token, the old one stays in the returned token. A refresh
-// token the provider rejects yields an error for which IsInvalidGrant is true.
-func (p *Provider) Refresh(ctx context.Context, refreshToken, subject string, extra url.Values) (*oauth2.Token, *IDToken, error) {
+// as an RFC 8707 resource. A returned ID token is validated as
+// VerifyIDToken does; the returned IDToken is nil when the response has
+// none. That it keeps the session's iss and sub (OpenID Connect Core
+// §12.2) is for the caller, who knows the session, to check. When the
+// response carries no new refresh token, the old one stays in the returned
+// token. A refresh token the provider rejects yields an error for which
+// IsInvalidGrant is true.
+func (p *Provider) Refresh(ctx context.Context, refreshToken string, extra url.Values) (*oauth2.Token, *IDToken, error) {
 	params := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
 	for k, v := range extra {
 		params[k] = v
@@ -365,9 +372,6 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken, subject string, ex
 	id, err := p.VerifyIDToken(ctx, raw, "", tok.AccessToken)
 	if err != nil {
 		return nil, nil, err
-	}
-	if id.Issuer != p.meta.Issuer || id.Subject != subject {
-		return nil, nil, &ValidationError{Err: ErrSubjectMoved}
 	}
 	return tok, id, nil
 }

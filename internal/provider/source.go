@@ -2,11 +2,19 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 )
+
+// ErrDiscovery wraps the discovery failure that kept Source's Refresh or
+// TokenRequest from reaching the token endpoint.
+var ErrDiscovery = errors.New("provider: discovery failed")
 
 // Source discovers the provider on first use and keeps the result, so that
 // Gatehouse can start while its provider is still coming up. Failed
@@ -66,4 +74,24 @@ func (s *Source) Loaded() *Provider {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.p
+}
+
+// Refresh is the discovered provider's Refresh. When discovery fails, the
+// error wraps ErrDiscovery.
+func (s *Source) Refresh(ctx context.Context, refreshToken string, extra url.Values) (*oauth2.Token, *IDToken, error) {
+	p, err := s.Get(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrDiscovery, err)
+	}
+	return p.Refresh(ctx, refreshToken, extra)
+}
+
+// TokenRequest is the discovered provider's TokenRequest. When discovery
+// fails, the error wraps ErrDiscovery.
+func (s *Source) TokenRequest(ctx context.Context, params url.Values, scopes []string) (*oauth2.Token, error) {
+	p, err := s.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDiscovery, err)
+	}
+	return p.TokenRequest(ctx, params, scopes)
 }

@@ -15,8 +15,10 @@
 // "x-forwarded_user" cannot slip through to an upstream that normalises
 // names:
 //
-//   - every Gatehouse cookie (see Options.CookiePrefix and Options.StripCookie);
-//     the application's other cookies are kept;
+//   - every cookie but those the route lists in Route.ForwardCookies, and
+//     every Gatehouse cookie (see Options.CookiePrefix and
+//     Options.StripCookie) even when listed: by default no Cookie header
+//     reaches an upstream;
 //   - Authorization and Proxy-Authorization sent by the browser;
 //   - forwarding headers: Forwarded, X-Forwarded-*, X-Real-Ip, X-Client-Ip,
 //     True-Client-Ip, X-Cluster-Client-Ip, X-Original-Forwarded-For,
@@ -28,7 +30,8 @@
 //     Remote-User, X-User, X-User-Id, X-Email, X-Userinfo, X-Id-Token,
 //     X-Access-Token, X-Amzn-Oidc-*, X-Ms-Client-Principal*,
 //     X-Goog-Authenticated-User-*, X-Goog-Iap-*;
-//   - the request id header (Options.RequestIDHeader);
+//   - the request id header (Options.RequestIDHeader), and the route's
+//     Route.IdentityHeaders, which only Gatehouse sets (Credential.Headers);
 //   - hop-by-hop headers (httputil.ReverseProxy).
 //
 // Set on every request: Authorization: Bearer <token> when the context

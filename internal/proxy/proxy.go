@@ -36,6 +36,14 @@ type Route struct {
 	// Methods lists the allowed request methods; empty allows all. Allowing
 	// GET allows HEAD.
 	Methods []string
+	// ForwardCookies names the browser cookies the upstream may see; every
+	// other cookie is removed, and Gatehouse's own cookies always are.
+	// Empty: no Cookie header reaches the upstream (Duende BFF's rule).
+	ForwardCookies []string
+	// IdentityHeaders names headers the upstream trusts to come from
+	// Gatehouse only (Credential.Headers sets them): every inbound copy, in
+	// any case and with "_" for "-", is removed.
+	IdentityHeaders []string
 }
 
 // Options configures a [Proxy].
@@ -82,10 +90,12 @@ type Proxy struct {
 
 type entry struct {
 	Route
-	segments int             // path segments in Prefix
-	methods  map[string]bool // nil: all
-	allow    string          // Allow header value
-	rp       *httputil.ReverseProxy
+	stripCookie func(string) bool // cookies the upstream must not see
+	identity    []string          // IdentityHeaders in foldEqual form
+	segments    int               // path segments in Prefix
+	methods     map[string]bool   // nil: all
+	allow       string            // Allow header value
+	rp          *httputil.ReverseProxy
 }
 
 // New validates routes and returns a Proxy for them.
@@ -192,6 +202,17 @@ func (p *Proxy) newEntry(r Route) (*entry, error) {
 	up := *u
 	r.Upstream = &up
 	e := &entry{Route: r, segments: strings.Count(r.Prefix, "/") - 1}
+	forward := make(map[string]bool, len(r.ForwardCookies))
+	for _, name := range r.ForwardCookies {
+		forward[name] = true
+	}
+	e.stripCookie = func(name string) bool { return !forward[name] || p.stripCookie(name) }
+	for _, h := range r.IdentityHeaders {
+		if !httpx.ValidToken(h) {
+			return nil, bad("invalid identity header %q", h)
+		}
+		e.identity = append(e.identity, strings.ReplaceAll(strings.ToLower(h), "_", "-"))
+	}
 	if len(r.Methods) > 0 {
 		e.methods = make(map[string]bool)
 		var allow []string
@@ -261,6 +282,10 @@ type Credential struct {
 	// the outgoing method and URL (RFC 9449 §7.1). Nil sends a bearer
 	// token (RFC 6750 §2.1).
 	Proof ProofFunc
+	// Headers are identity headers set on the outgoing request after the
+	// browser's copies were removed (see Route.IdentityHeaders), by
+	// canonical name.
+	Headers http.Header
 }
 
 // ProofFunc makes a DPoP proof (RFC 9449 §4) for a request with the given
@@ -272,7 +297,8 @@ type exchange struct {
 	w          http.ResponseWriter // the caller's writer
 	guard      *guardWriter        // nil without the leak guard
 	token      string
-	proof      ProofFunc // nil: a bearer token
+	proof      ProofFunc   // nil: a bearer token
+	headers    http.Header // identity headers
 	requestID  string
 	path, raw  string // outbound path, decoded and escaped
 	cancel     context.CancelCauseFunc
@@ -300,7 +326,7 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Cr
 		httpx.JSONError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The route does not allow this method.")
 		return
 	}
-	x := &exchange{w: w, token: cred.Token, proof: cred.Proof, requestID: rid, path: m.path, raw: m.escape}
+	x := &exchange{w: w, token: cred.Token, proof: cred.Proof, headers: cred.Headers, requestID: rid, path: m.path, raw: m.escape}
 	if e.StripPrefix {
 		x.path = stripSegments(m.path, e.segments)
 		x.raw = stripSegments(m.escape, e.segments)
@@ -366,9 +392,9 @@ func exchangeFrom(ctx context.Context) *exchange {
 func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
 	out := pr.Out
-	SanitizeRequest(out.Header, p.stripCookie)
+	SanitizeRequest(out.Header, e.stripCookie)
 	for k := range out.Header {
-		if foldEqual(k, p.requestIDFold) {
+		if foldEqual(k, p.requestIDFold) || slices.ContainsFunc(e.identity, func(h string) bool { return foldEqual(k, h) }) {
 			delete(out.Header, k)
 		}
 	}
@@ -392,6 +418,9 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 		}
 	case x.token != "":
 		out.Header["Authorization"] = []string{"Bearer " + x.token}
+	}
+	for k, vs := range x.headers {
+		out.Header[k] = vs
 	}
 	if x.token != "" {
 		if p.leakGuard {

@@ -123,7 +123,8 @@ func errorCode(t testing.TB, body []byte) string {
 
 func TestUpstreamRequestHeaders(t *testing.T) {
 	rec := newRecorder(t)
-	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL)}}, testOptions(t))
+	// Gatehouse's own cookies are stripped even when listed.
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), ForwardCookies: []string{"app", "theme", "__Host-gatehouse", "__host-GATEHOUSE-tx"}}}, testOptions(t))
 	gw := gateway(t, p, testToken)
 
 	req, _ := http.NewRequest("GET", gw.URL+"/api/orders", nil)
@@ -852,5 +853,68 @@ func TestSkipLeakGuard(t *testing.T) {
 	res, body := do(t, req)
 	if res.StatusCode != 200 || string(body) != "Bearer "+testToken {
 		t.Fatalf("status %d body %q", res.StatusCode, body)
+	}
+}
+
+// Duende BFF's rule: no browser cookie reaches an upstream unless the
+// route lists it.
+func TestNoCookieUpstreamByDefault(t *testing.T) {
+	rec := newRecorder(t)
+	p := newProxy(t, []Route{
+		{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL)},
+		{Prefix: "/listed/", Upstream: mustURL(t, rec.srv.URL), ForwardCookies: []string{"locale"}},
+	}, testOptions(t))
+	gw := gateway(t, p, testToken)
+	for path, want := range map[string][]string{"/api/x": nil, "/listed/x": {"locale=fr"}} {
+		req, _ := http.NewRequest("GET", gw.URL+path, nil)
+		req.Header["Cookie"] = []string{"__Host-gatehouse=s; app=1; locale=fr; Locale=de"}
+		req.Header["cookie"] = []string{"other=2"}
+		if res, _ := do(t, req); res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", path, res.StatusCode)
+		}
+		got := rec.last(t)
+		var cookies []string
+		for k, vs := range got.Header {
+			if strings.EqualFold(k, "cookie") {
+				cookies = append(cookies, vs...)
+			}
+		}
+		if strings.Join(cookies, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: upstream Cookie = %q, want %q", path, cookies, want)
+		}
+	}
+}
+
+// A route's identity headers come only from the credential: every inbound
+// spelling of their names is removed first.
+func TestIdentityHeadersOnlyFromCredential(t *testing.T) {
+	rec := newRecorder(t)
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, rec.srv.URL), IdentityHeaders: []string{"X-Team-Id", "X-Role"}}}, testOptions(t))
+	cred := Credential{Token: testToken, Headers: http.Header{"X-Team-Id": {"t-42"}}}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(httpx.WithRequestID(r.Context(), httpx.NewRequestID()))
+		m, _ := p.Match(r)
+		p.Forward(w, r, m, cred)
+	}))
+	t.Cleanup(s.Close)
+	req, _ := http.NewRequest("GET", s.URL+"/api/x", nil)
+	for _, k := range []string{"X-Team-Id", "x-team-id", "X_Team_Id", "x_TEAM-id", "X-Role", "x_role", "X-ROLE"} {
+		req.Header[k] = []string{"spoofed"}
+	}
+	if res, _ := do(t, req); res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	got := rec.last(t)
+	for k, vs := range got.Header {
+		n := strings.ReplaceAll(strings.ToLower(k), "_", "-")
+		switch {
+		case n == "x-team-id" && (k != "X-Team-Id" || len(vs) != 1 || vs[0] != "t-42"):
+			t.Errorf("upstream got %s: %q, want only X-Team-Id: t-42", k, vs)
+		case n == "x-role":
+			t.Errorf("upstream got %s: %q; no claim, so no header", k, vs)
+		}
+	}
+	if got.Header.Get("X-Team-Id") != "t-42" {
+		t.Errorf("X-Team-Id = %q, want t-42", got.Header.Get("X-Team-Id"))
 	}
 }

@@ -8,19 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"golang.org/x/time/rate"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 func TestAllowLimitsAndRecovers(t *testing.T) {
 	c := newClock()
-	l := New(Options{Rate: 1, Burst: 3, Now: c.now})
+	l := New(Options{Rate: 1, Burst: 3, Now: c.Now})
 	a := netip.MustParseAddr("192.0.2.1")
 	b := netip.MustParseAddr("192.0.2.2")
 	for i := range 3 {
@@ -34,18 +30,18 @@ func TestAllowLimitsAndRecovers(t *testing.T) {
 	if !l.Allow(b) {
 		t.Fatal("another client limited by the first one's traffic")
 	}
-	c.advance(999 * time.Millisecond)
+	c.Advance(999 * time.Millisecond)
 	if l.Allow(a) {
 		t.Fatal("allowed before a token was refilled")
 	}
-	c.advance(time.Millisecond)
+	c.Advance(time.Millisecond)
 	if !l.Allow(a) {
 		t.Fatal("refused after a token was refilled")
 	}
 	if l.Allow(a) {
 		t.Fatal("allowed twice on one refilled token")
 	}
-	c.advance(time.Hour)
+	c.Advance(time.Hour)
 	for i := range 3 {
 		if !l.Allow(a) {
 			t.Fatalf("request %d after recovery refused", i+1)
@@ -71,7 +67,7 @@ func TestKeyGroupsIPv6By64(t *testing.T) {
 	}
 
 	c := newClock()
-	l := New(Options{Rate: 1, Burst: 1, Now: c.now})
+	l := New(Options{Rate: 1, Burst: 1, Now: c.Now})
 	if !l.Allow(netip.MustParseAddr("2001:db8::1")) {
 		t.Fatal("first request refused")
 	}
@@ -100,7 +96,7 @@ func TestZeroRateMeansNoLimit(t *testing.T) {
 func TestMemoryStaysBounded(t *testing.T) {
 	c := newClock()
 	const max = 1000
-	l := New(Options{Rate: 1, Burst: 1, MaxClients: max, Now: c.now})
+	l := New(Options{Rate: 1, Burst: 1, MaxClients: max, Now: c.Now})
 	hot := netip.MustParseAddr("198.51.100.1")
 	l.Allow(hot)
 	for i := range 100000 {
@@ -128,14 +124,14 @@ func TestMemoryStaysBounded(t *testing.T) {
 
 func TestIdleClientsAreDroppedFirst(t *testing.T) {
 	c := newClock()
-	l := New(Options{Rate: 1, Burst: 2, MaxClients: 3, Now: c.now})
+	l := New(Options{Rate: 1, Burst: 2, MaxClients: 3, Now: c.Now})
 	if l.opts.TTL != 2*time.Second {
 		t.Fatalf("default TTL = %v, want the full refill time 2s", l.opts.TTL)
 	}
 	idle1, idle2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	l.Allow(idle1)
 	l.Allow(idle2)
-	c.advance(3 * time.Second)
+	c.Advance(3 * time.Second)
 	busy := netip.MustParseAddr("192.0.2.3")
 	l.Allow(busy)
 	l.Allow(busy)
@@ -151,7 +147,7 @@ func TestIdleClientsAreDroppedFirst(t *testing.T) {
 func TestHandlerAnswers429(t *testing.T) {
 	c := newClock()
 	var limited int
-	l := New(Options{Rate: 0.5, Burst: 1, Now: c.now, OnLimited: func(*http.Request) { limited++ }})
+	l := New(Options{Rate: 0.5, Burst: 1, Now: c.Now, OnLimited: func(*http.Request) { limited++ }})
 	h := l.Handler(func(r *http.Request) netip.Addr {
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)
 		return ap.Addr()
@@ -167,7 +163,7 @@ func TestHandlerAnswers429(t *testing.T) {
 	if rec := do(); rec.Code != http.StatusNoContent {
 		t.Fatalf("first request: %d", rec.Code)
 	}
-	c.advance(500 * time.Millisecond)
+	c.Advance(500 * time.Millisecond)
 	rec := do()
 	if rec.Code != http.StatusTooManyRequests {
 		t.Fatalf("second request: %d, want 429", rec.Code)
@@ -185,7 +181,7 @@ func TestHandlerAnswers429(t *testing.T) {
 	if limited != 1 {
 		t.Errorf("OnLimited called %d times, want 1", limited)
 	}
-	c.advance(1500 * time.Millisecond)
+	c.Advance(1500 * time.Millisecond)
 	if rec := do(); rec.Code != http.StatusNoContent {
 		t.Errorf("after Retry-After: %d", rec.Code)
 	}

@@ -5,6 +5,7 @@ package redisconf
 import (
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -46,5 +47,19 @@ func Client(cfg *config.Config, maxRetries int) (redis.UniversalClient, error) {
 	if rc.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	if rc.Cluster {
+		// go-redis reloads the slot map on MOVED or READONLY answers, but
+		// not when a master stops answering at all: it would go on dialling
+		// the dead master until its default 60 s reload. Reloading the map
+		// (one CLUSTER SLOTS, in the background, only while commands flow)
+		// every ClusterStateReload finds the promoted replica within that
+		// time of the promotion.
+		co := o.Cluster()
+		co.ClusterStateReloadInterval = ClusterStateReload
+		return redis.NewClusterClient(co), nil
+	}
 	return redis.NewUniversalClient(o), nil
 }
+
+// ClusterStateReload is how often a Cluster client reloads the slot map.
+const ClusterStateReload = time.Second

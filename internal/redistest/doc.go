@@ -11,4 +11,11 @@
 // Start always runs a private server, which a test can Stop and Restart to
 // prove how its code behaves while Redis is down. Prefix gives each test a
 // key prefix of its own, so tests sharing one server do not clash.
+//
+// StartSentinel runs a master, a replica and three Sentinels, and
+// StartCluster a three-master Cluster with a replica per master, all
+// redis-server processes on loopback ports in the test's temporary
+// directory, killed by PID when the test ends. Their KillMaster and
+// KillMasterFor kill a master (SIGKILL) so that a test can watch a
+// failover, and WaitFailover waits for the promotion.
 package redistest

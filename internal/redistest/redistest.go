@@ -65,9 +65,25 @@ func Prefix(t testing.TB, c redis.UniversalClient) string {
 	return p
 }
 
-// Keys returns every key that starts with prefix. It scans the keyspace, so
-// it is for tests only.
+// Keys returns every key that starts with prefix. It scans the keyspace (of
+// every master, on a Cluster), so it is for tests only.
 func Keys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		var out []string
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			keys, err := scanKeys(ctx, m, prefix)
+			mu.Lock()
+			out = append(out, keys...)
+			mu.Unlock()
+			return err
+		})
+		return out, err
+	}
+	return scanKeys(ctx, c, prefix)
+}
+
+func scanKeys(ctx context.Context, c redis.Cmdable, prefix string) ([]string, error) {
 	var out []string
 	var cursor uint64
 	for {
@@ -103,6 +119,10 @@ type Server struct {
 	dir  string
 	port int
 
+	// args gives the command line for the server's port and directory;
+	// nil: a plain server without persistence.
+	args func(s *Server) ([]string, error)
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -112,15 +132,29 @@ type Server struct {
 // redis-server on PATH it skips t, or fails it when CI=true.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	return startServer(t, lookBinary(t, "redis-server"), nil)
+}
+
+// lookBinary finds a Redis program on PATH, or skips t (fails it when
+// CI=true).
+func lookBinary(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
-		msg := "redistest: REDIS TESTS NOT RUN: redis-server is not on PATH and " + EnvURL + " is not set"
+		msg := "redistest: REDIS TESTS NOT RUN: " + name + " is not on PATH and " + EnvURL + " is not set"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg + " (install redis-server or set " + EnvURL + "; with CI=true this is a failure)")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	return bin
+}
+
+// startServer runs one process of bin with the command line args gives,
+// on a free loopback port, and kills it when t ends.
+func startServer(t testing.TB, bin string, args func(s *Server) ([]string, error)) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
 	var lastErr error
 	for range 5 {
 		if s.port, lastErr = freePort(); lastErr != nil {
@@ -193,14 +227,14 @@ func (s *Server) start() error {
 		return nil
 	}
 	out := new(bytes.Buffer)
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", s.dir,
-		"--daemonize", "no",
-	)
+	args := plainArgs(s)
+	if s.args != nil {
+		var err error
+		if args, err = s.args(s); err != nil {
+			return err
+		}
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return err
@@ -237,4 +271,11 @@ func (s *Server) start() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// running reports whether the server's process is up (not stopped).
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
 }

@@ -14,9 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 )
 
 // testCert is a self-signed certificate for 127.0.0.1 as PEM.
@@ -80,24 +81,6 @@ func (c testCert) write(t *testing.T, certFile, keyFile string) {
 	writeFile(t, keyFile, c.keyPEM)
 }
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // handshake connects to addr, verifying against roots, and returns the
 // served certificate's serial and the negotiated ALPN protocol.
 func handshake(t *testing.T, addr string, roots *x509.CertPool, cfg *tls.Config) (int64, string) {
@@ -124,7 +107,7 @@ func TestRunTLSReloadsCertificate(t *testing.T) {
 	roots.AddCert(first.x509)
 	roots.AddCert(second.x509)
 
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	logger, logs := testLogger()
 	ln := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -179,7 +162,7 @@ func TestCertificateReload(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	a, b := newTestCert(t, 1), newTestCert(t, 2)
 	a.write(t, certFile, keyFile)
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	logger, logs := testLogger()
 	c, err := newCertificate(certFile, keyFile, time.Second, clock.Now, logger)
 	if err != nil {

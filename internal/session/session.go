@@ -20,6 +20,12 @@ type Session struct {
 	SessionState string `json:"session_state,omitempty"`
 	// Claims are the ID token claims (merged with UserInfo, when enabled).
 	Claims map[string]any `json:"claims"`
+	// ACR is the authentication context class reference of the sign-in,
+	// the ID token's acr (OpenID Connect Core §2); "" when it had none.
+	ACR string `json:"acr,omitempty"`
+	// AuthTime is when the user last authenticated, the ID token's
+	// auth_time (OpenID Connect Core §2); zero when it had none.
+	AuthTime time.Time `json:"auth_time,omitzero"`
 
 	Tokens Tokens `json:"tokens"`
 	// DPoPKey is the session's DPoP private key (PKCS #8), when its access

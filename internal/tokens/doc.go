@@ -8,4 +8,9 @@
 // refreshed is used rather than refreshed again. With rotating refresh
 // tokens, replaying a spent one would revoke the whole family
 // (RFC 9700 §4.14.2), so this serialisation is what keeps sessions alive.
+//
+// The package depends on two small interfaces of its own, Provider (the
+// token endpoint) and Sessions (the session store), which
+// *provider.Source and *session.Manager implement; client-credentials and
+// exchanged tokens are kept by one caching wrapper.
 package tokens

@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-bff/gatehouse/internal/dpop"
-	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/provider"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/store"
@@ -35,6 +34,47 @@ var (
 	ErrExchangeRefused = errors.New("tokens: token exchange refused")
 )
 
+// errSubjectMoved rejects a refreshed ID token of another issuer or user.
+var errSubjectMoved = errors.New("tokens: refreshed id token changes iss or sub")
+
+// Provider is the OpenID provider's token endpoint, as Manager uses it.
+// *provider.Source implements it. Implementations are safe for concurrent
+// use, and honour ctx for cancellation and for the DPoP key that
+// dpop.WithKey puts in it.
+type Provider interface {
+	// Refresh uses a refresh token (RFC 6749 §6). It returns the new
+	// tokens, with the old refresh token when the provider sent no new one,
+	// and the validated ID token of the response, or nil when it had none.
+	// A rejected refresh token is an error for which
+	// provider.IsInvalidGrant is true, a rejected ID token a
+	// *provider.ValidationError, and a provider that could not be
+	// discovered an error wrapping provider.ErrDiscovery.
+	Refresh(ctx context.Context, refreshToken string, extra url.Values) (*oauth2.Token, *provider.IDToken, error)
+	// TokenRequest posts the grant in params (which holds grant_type) with
+	// the client's authentication, and scopes when given. The provider's
+	// error answers are *oauth2.RetrieveError.
+	TokenRequest(ctx context.Context, params url.Values, scopes []string) (*oauth2.Token, error)
+}
+
+// Sessions is the session store, as Manager uses it. *session.Manager
+// implements it. Implementations are safe for concurrent use.
+type Sessions interface {
+	// Load returns the session named by r's cookie, with the errors of
+	// LoadKey; slide moves its idle deadline forward.
+	Load(ctx context.Context, r *http.Request, slide bool) (*session.Session, error)
+	// LoadKey returns the session stored under key; session.ErrNoSession
+	// when there is none, session.ErrExpired when it passed a deadline
+	// (and has been ended), any other error when the store failed. A ctx
+	// from session.WithFreshRead reads past any local cache.
+	LoadKey(ctx context.Context, key string, slide bool) (*session.Session, error)
+	// Save writes back a changed session. It returns an error wrapping
+	// store.ErrNotFound when the session has ended meanwhile, and never
+	// brings an ended session back.
+	Save(ctx context.Context, s *session.Session) error
+	// End deletes the session and records why.
+	End(ctx context.Context, s *session.Session, reason string) error
+}
+
 // Locker serialises refreshes of one session across processes. Lock blocks
 // until it holds the lock named key (for at most ttl) or ctx ends, and
 // returns the function that releases it.
@@ -44,8 +84,8 @@ type Locker interface {
 
 // Options configure a Manager.
 type Options struct {
-	Provider *provider.Source
-	Sessions *session.Manager
+	Provider Provider
+	Sessions Sessions
 	// Skew refreshes tokens this long before they expire. Default 60s.
 	Skew time.Duration
 	// Locker, when set, serialises refreshes across processes.
@@ -63,14 +103,9 @@ type Options struct {
 type Manager struct {
 	opts    Options
 	refresh singleflight.Group
-
-	client      singleflight.Group
-	mu          sync.Mutex
-	clientCache map[string]*oauth2.Token
-
-	exchange      singleflight.Group
-	exchangeMu    sync.Mutex
-	exchangeCache map[string]*oauth2.Token
+	// client caches client-credentials tokens by target, exchange caches
+	// exchanged tokens by session, target and subject token.
+	client, exchange *tokenCache
 }
 
 // New returns a Manager.
@@ -87,12 +122,16 @@ func New(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{opts: opts, clientCache: map[string]*oauth2.Token{}, exchangeCache: map[string]*oauth2.Token{}}
+	return &Manager{
+		opts:     opts,
+		client:   newTokenCache(opts.Now, opts.Skew),
+		exchange: newTokenCache(opts.Now, opts.Skew),
+	}
 }
 
 // fresh reports whether t can be used for at least the skew.
 func (m *Manager) fresh(t *session.Tokens) bool {
-	return t.AccessToken != "" && (t.Expiry.IsZero() || m.opts.Now().Add(m.opts.Skew).Before(t.Expiry))
+	return t.AccessToken != "" && usable(t.Expiry, m.opts.Now(), m.opts.Skew)
 }
 
 // UserToken returns an access token of the session's user that is valid
@@ -129,7 +168,7 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 	if m.opts.Locker != nil {
 		unlock, err := m.opts.Locker.Lock(ctx, "refresh:"+key, m.opts.LockTTL)
 		if err != nil {
-			m.opts.Logger.ErrorContext(ctx, "tokens: refresh lock", "request_id", httpx.RequestID(ctx), "err", err)
+			m.opts.Logger.ErrorContext(ctx, "tokens: refresh lock", "err", err)
 			return session.Tokens{}, ErrUnavailable
 		}
 		defer unlock()
@@ -141,38 +180,41 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, session.ErrExpired):
 		return session.Tokens{}, ErrSessionEnded
 	case err != nil:
-		m.opts.Logger.ErrorContext(ctx, "tokens: reload session", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: reload session", "err", err)
 		return session.Tokens{}, ErrUnavailable
 	}
 	if m.fresh(&s.Tokens) {
 		return s.Tokens, nil
 	}
-	p, err := m.opts.Provider.Get(ctx)
-	if err != nil {
-		m.opts.Logger.ErrorContext(ctx, "tokens: provider unavailable", "request_id", httpx.RequestID(ctx), "err", err)
-		return session.Tokens{}, ErrUnavailable
-	}
 	ctx, err = withDPoP(ctx, s)
 	if err != nil {
 		return session.Tokens{}, ErrUnavailable
 	}
-	tok, id, err := p.Refresh(ctx, s.Tokens.RefreshToken, s.Subject, nil)
+	tok, id, err := m.opts.Provider.Refresh(ctx, s.Tokens.RefreshToken, nil)
+	if err == nil && id != nil && (id.Issuer != s.Issuer || id.Subject != s.Subject) {
+		// OpenID Connect Core §12.2: a refreshed ID token keeps the iss and
+		// sub of the one the session was made from.
+		err = &provider.ValidationError{Err: errSubjectMoved}
+	}
 	if err != nil {
 		var ve *provider.ValidationError
 		switch {
+		case errors.Is(err, provider.ErrDiscovery):
+			m.opts.Logger.ErrorContext(ctx, "tokens: provider unavailable", "err", err)
+			return session.Tokens{}, ErrUnavailable
 		case provider.IsInvalidGrant(err):
 			m.observe("invalid_grant")
-			m.opts.Logger.InfoContext(ctx, "tokens: refresh token rejected, ending session", "request_id", httpx.RequestID(ctx), "session", s.Handle)
+			m.opts.Logger.InfoContext(ctx, "tokens: refresh token rejected, ending session", "session", s.Handle)
 			m.end(ctx, s)
 			return session.Tokens{}, ErrSessionEnded
 		case errors.As(err, &ve):
 			m.observe("rejected")
-			m.opts.Logger.WarnContext(ctx, "tokens: refreshed id token rejected, ending session", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+			m.opts.Logger.WarnContext(ctx, "tokens: refreshed id token rejected, ending session", "session", s.Handle, "err", err)
 			m.end(ctx, s)
 			return session.Tokens{}, ErrSessionEnded
 		default:
 			m.observe("error")
-			m.opts.Logger.ErrorContext(ctx, "tokens: refresh failed", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+			m.opts.Logger.ErrorContext(ctx, "tokens: refresh failed", "session", s.Handle, "err", err)
 			return session.Tokens{}, ErrUnavailable
 		}
 	}
@@ -193,7 +235,7 @@ func (m *Manager) refreshSession(ctx context.Context, key string) (session.Token
 		if errors.Is(err, store.ErrNotFound) {
 			return session.Tokens{}, ErrSessionEnded
 		}
-		m.opts.Logger.ErrorContext(ctx, "tokens: save refreshed session", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: save refreshed session", "err", err)
 		return session.Tokens{}, ErrUnavailable
 	}
 	return s.Tokens, nil
@@ -207,7 +249,7 @@ func (m *Manager) observe(outcome string) {
 
 func (m *Manager) end(ctx context.Context, s *session.Session) {
 	if err := m.opts.Sessions.End(ctx, s, "refresh_failed"); err != nil {
-		m.opts.Logger.ErrorContext(ctx, "tokens: end session", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: end session", "err", err)
 	}
 }
 
@@ -216,18 +258,7 @@ func (m *Manager) end(ctx context.Context, s *session.Session) {
 // until shortly before it expires.
 func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource, audience string) (string, error) {
 	key := strings.Join(scopes, " ") + "\x00" + resource + "\x00" + audience
-	m.mu.Lock()
-	t := m.clientCache[key]
-	m.mu.Unlock()
-	if t != nil && (t.Expiry.IsZero() || m.opts.Now().Add(m.opts.Skew).Before(t.Expiry)) {
-		return t.AccessToken, nil
-	}
-	v, err, _ := m.client.Do(key, func() (any, error) {
-		ctx := context.WithoutCancel(ctx)
-		p, err := m.opts.Provider.Get(ctx)
-		if err != nil {
-			return nil, err
-		}
+	t, err := m.client.get(ctx, key, func(ctx context.Context) (*oauth2.Token, error) {
 		params := url.Values{"grant_type": {"client_credentials"}}
 		if resource != "" {
 			params.Set("resource", resource)
@@ -235,20 +266,13 @@ func (m *Manager) ClientToken(ctx context.Context, scopes []string, resource, au
 		if audience != "" {
 			params.Set("audience", audience)
 		}
-		t, err := p.TokenRequest(ctx, params, scopes)
-		if err != nil {
-			return nil, err
-		}
-		m.mu.Lock()
-		m.clientCache[key] = t
-		m.mu.Unlock()
-		return t, nil
+		return m.opts.Provider.TokenRequest(ctx, params, scopes)
 	})
 	if err != nil {
-		m.opts.Logger.ErrorContext(ctx, "tokens: client credentials", "request_id", httpx.RequestID(ctx), "err", err)
+		m.opts.Logger.ErrorContext(ctx, "tokens: client credentials", "err", err)
 		return "", fmt.Errorf("%w: client credentials", ErrUnavailable)
 	}
-	return v.(*oauth2.Token).AccessToken, nil
+	return t.AccessToken, nil
 }
 
 // RFC 8693 token type identifiers.
@@ -256,9 +280,6 @@ const (
 	grantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
 	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
-
-// maxExchanged bounds the exchanged-token cache; past it, it starts over.
-const maxExchanged = 10_000
 
 // ExchangeToken returns an access token for an RFC 8707 resource and/or an
 // audience, obtained by exchanging the user's current access token (RFC 8693
@@ -272,18 +293,8 @@ func (m *Manager) ExchangeToken(ctx context.Context, s *session.Session, resourc
 	}
 	sum := sha256.Sum256([]byte(subject))
 	key := s.Key + "\x00" + resource + "\x00" + audience + "\x00" + string(sum[:])
-	m.exchangeMu.Lock()
-	t := m.exchangeCache[key]
-	m.exchangeMu.Unlock()
-	if t != nil && (t.Expiry.IsZero() || m.opts.Now().Add(m.opts.Skew).Before(t.Expiry)) {
-		return t.AccessToken, nil
-	}
-	v, err, _ := m.exchange.Do(key, func() (any, error) {
-		ctx, err := withDPoP(context.WithoutCancel(ctx), s)
-		if err != nil {
-			return nil, err
-		}
-		p, err := m.opts.Provider.Get(ctx)
+	t, err := m.exchange.get(ctx, key, func(ctx context.Context) (*oauth2.Token, error) {
+		ctx, err := withDPoP(ctx, s)
 		if err != nil {
 			return nil, err
 		}
@@ -299,27 +310,17 @@ func (m *Manager) ExchangeToken(ctx context.Context, s *session.Session, resourc
 		if audience != "" {
 			params.Set("audience", audience)
 		}
-		t, err := p.TokenRequest(ctx, params, nil)
-		if err != nil {
-			return nil, err
-		}
-		m.exchangeMu.Lock()
-		if len(m.exchangeCache) >= maxExchanged {
-			clear(m.exchangeCache)
-		}
-		m.exchangeCache[key] = t
-		m.exchangeMu.Unlock()
-		return t, nil
+		return m.opts.Provider.TokenRequest(ctx, params, nil)
 	})
 	if err != nil {
-		m.opts.Logger.WarnContext(ctx, "tokens: token exchange failed", "request_id", httpx.RequestID(ctx), "session", s.Handle, "err", err)
+		m.opts.Logger.WarnContext(ctx, "tokens: token exchange failed", "session", s.Handle, "err", err)
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
 			return "", ErrExchangeRefused
 		}
 		return "", ErrUnavailable
 	}
-	return v.(*oauth2.Token).AccessToken, nil
+	return t.AccessToken, nil
 }
 
 // withDPoP puts the session's DPoP key, if it has one, in ctx, so that the

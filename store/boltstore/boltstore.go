@@ -14,10 +14,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/gatehouse-bff/gatehouse/internal/sweep"
 	"github.com/gatehouse-bff/gatehouse/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var _ store.Store = (*boltStore)(nil)
 
 // Defaults for zero Options fields.
 const (
@@ -25,7 +26,7 @@ const (
 	DefaultOpenTimeout   = time.Second
 )
 
-// ErrLocked is returned by Open when another process, or another open Store
+// ErrLocked is returned by Open when another process, or another open boltStore
 // in this process, holds the database file.
 var ErrLocked = errors.New("boltstore: database file is locked by another process")
 
@@ -44,7 +45,7 @@ var (
 	keyVersion       = []byte("version")
 )
 
-// Options configure a Store. The zero value is ready to use.
+// Options configure a boltStore. The zero value is ready to use.
 type Options struct {
 	// Now is the clock that decides expiry; nil means time.Now.
 	Now func() time.Time
@@ -59,8 +60,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a session store in a bbolt file. It is safe for concurrent use.
-type Store struct {
+// boltStore is a session store in a bbolt file. It is safe for concurrent use.
+type boltStore struct {
 	db   *bolt.DB
 	path string
 	now  func() time.Time
@@ -73,7 +74,16 @@ type Store struct {
 }
 
 // Open opens or creates the database file at path and starts the sweeper.
-func Open(path string, opts Options) (*Store, error) {
+func Open(path string, opts Options) (store.Store, error) {
+	s, err := openFile(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open opens or creates the database file at path and starts the sweeper.
+func openFile(path string, opts Options) (*boltStore, error) {
 	timeout := opts.OpenTimeout
 	if timeout <= 0 {
 		timeout = DefaultOpenTimeout
@@ -89,7 +99,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	s := &Store{
+	s := &boltStore{
 		db:   db,
 		path: path,
 		now:  opts.Now,
@@ -136,25 +146,18 @@ func initBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
-func (s *Store) sweepLoop(interval time.Duration) {
+func (s *boltStore) sweepLoop(interval time.Duration) {
 	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			if _, err := s.sweep(s.now()); err != nil {
-				s.log.Error("boltstore: sweep failed", "path", s.path, "err", err)
-			}
+	sweep.Every(interval, s.stop, func() {
+		if _, err := s.sweep(s.now()); err != nil {
+			s.log.Error("boltstore: sweep failed", "path", s.path, "err", err)
 		}
-	}
+	})
 }
 
 // Close stops the sweeper and closes the file, releasing its lock. It may be
 // called more than once.
-func (s *Store) Close() error {
+func (s *boltStore) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
@@ -167,7 +170,7 @@ func (s *Store) Close() error {
 }
 
 // Ping reports whether the database is open and readable.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *boltStore) Ping(ctx context.Context) error {
 	if err := s.db.View(func(tx *bolt.Tx) error { return nil }); err != nil {
 		return fmt.Errorf("boltstore: ping: %w", err)
 	}
@@ -175,7 +178,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Get returns the live record stored under key.
-func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
+func (s *boltStore) Get(ctx context.Context, key string) (*store.Record, error) {
 	now := s.now()
 	var rec *store.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -196,7 +199,7 @@ func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
 }
 
 // Create stores rec, replacing any record under the same key.
-func (s *Store) Create(ctx context.Context, rec *store.Record) error {
+func (s *boltStore) Create(ctx context.Context, rec *store.Record) error {
 	return wrap("create", s.db.Update(func(tx *bolt.Tx) error {
 		if _, err := removeRecord(tx, rec.Key); err != nil {
 			return err
@@ -206,7 +209,7 @@ func (s *Store) Create(ctx context.Context, rec *store.Record) error {
 }
 
 // Update replaces the live record under rec.Key.
-func (s *Store) Update(ctx context.Context, rec *store.Record) error {
+func (s *boltStore) Update(ctx context.Context, rec *store.Record) error {
 	now := s.now()
 	return wrap("update", s.db.Update(func(tx *bolt.Tx) error {
 		old, err := getRecord(tx, rec.Key)
@@ -224,7 +227,7 @@ func (s *Store) Update(ctx context.Context, rec *store.Record) error {
 }
 
 // Delete removes the record under key, if any.
-func (s *Store) Delete(ctx context.Context, key string) error {
+func (s *boltStore) Delete(ctx context.Context, key string) error {
 	return wrap("delete", s.db.Update(func(tx *bolt.Tx) error {
 		_, err := removeRecord(tx, key)
 		return err
@@ -233,7 +236,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // DeleteMatching removes the records f selects and returns the keys of
 // those that were live.
-func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
+func (s *boltStore) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -269,7 +272,7 @@ func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, e
 }
 
 // List returns the live records f selects.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
+func (s *boltStore) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -308,7 +311,7 @@ func candidates(f store.Filter) (bucket, prefix []byte) {
 
 // Once records key for ttl and reports whether it was not recorded yet.
 // Keys are stored as SHA-256 hashes.
-func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *boltStore) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 {
 		return false, errors.New("boltstore: once ttl must be positive")
 	}
@@ -349,7 +352,7 @@ const sweepBatch = 1000
 // sweep removes the records and one-time keys that expired at or before now,
 // in transactions of at most sweepBatch entries, and returns how many
 // records it removed.
-func (s *Store) sweep(now time.Time) (int, error) {
+func (s *boltStore) sweep(now time.Time) (int, error) {
 	total := 0
 	for {
 		n, more, err := s.sweepOnce(now)
@@ -365,7 +368,7 @@ func (s *Store) sweep(now time.Time) (int, error) {
 
 // sweepOnce removes up to sweepBatch expired records and as many expired
 // one-time keys, and reports whether more may be left.
-func (s *Store) sweepOnce(now time.Time) (removed int, more bool, err error) {
+func (s *boltStore) sweepOnce(now time.Time) (removed int, more bool, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		removed, more = 0, false
 		limit := timeKey(now)

@@ -9,19 +9,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
-func open(t testing.TB, path string, opts Options) *Store {
+func open(t testing.TB, path string, opts Options) *boltStore {
 	t.Helper()
-	s, err := Open(path, opts)
+	s, err := openFile(path, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -35,25 +35,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)} }
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)) }
 
 func TestRecordsSurviveRestart(t *testing.T) {
 	ctx := t.Context()
@@ -194,11 +176,11 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(10*time.Minute - time.Nanosecond)
+	c.Advance(10*time.Minute - time.Nanosecond)
 	if _, err := s.Get(ctx, "k"); err != nil {
 		t.Fatalf("Get just before the deadline: %v", err)
 	}
-	c.Add(time.Nanosecond)
+	c.Advance(time.Nanosecond)
 	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
 	}
@@ -215,7 +197,7 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 		{time.Nanosecond, true},
 		{30 * time.Second, false},
 	} {
-		c.Add(step.advance)
+		c.Advance(step.advance)
 		got, err := s.Once(ctx, "jti", time.Minute)
 		if err != nil || got != step.want {
 			t.Fatalf("Once step %d = %v, %v; want %v", i, got, err, step.want)
@@ -227,7 +209,7 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 }
 
 // count returns the number of entries in each bucket.
-func count(t *testing.T, s *Store) map[string]int {
+func count(t *testing.T, s *boltStore) map[string]int {
 	t.Helper()
 	n := map[string]int{}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -283,7 +265,7 @@ func TestSweepLeavesNoStaleEntries(t *testing.T) {
 func TestBackgroundSweeper(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: time.Millisecond})
+	s, err := openFile(filepath.Join(t.TempDir(), "s.db"), Options{Now: c.Now, SweepInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +273,7 @@ func TestBackgroundSweeper(t *testing.T) {
 	if err := s.Create(ctx, &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	deadline := time.Now().Add(10 * time.Second)
 	for count(t, s)["records"] != 0 {
 		if time.Now().After(deadline) {

@@ -7,16 +7,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/sweep"
 	"github.com/gatehouse-bff/gatehouse/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var _ store.Store = (*memStore)(nil)
 
 // DefaultSweepInterval is how often the background sweeper runs when
 // Options.SweepInterval is zero.
 const DefaultSweepInterval = time.Minute
 
-// Options configure a Store. The zero value is ready to use.
+// Options configure a memStore. The zero value is ready to use.
 type Options struct {
 	// Now is the clock that decides expiry; nil means time.Now.
 	Now func() time.Time
@@ -27,8 +28,8 @@ type Options struct {
 	SweepInterval time.Duration
 }
 
-// Store is an in-memory session store. It is safe for concurrent use.
-type Store struct {
+// memStore is an in-memory session store. It is safe for concurrent use.
+type memStore struct {
 	now func() time.Time
 
 	mu    sync.RWMutex
@@ -47,8 +48,13 @@ type Store struct {
 type indexKey struct{ iss, val string }
 
 // New returns an empty store and starts its sweeper.
-func New(opts Options) *Store {
-	s := &Store{
+func New(opts Options) store.Store {
+	return newStore(opts)
+}
+
+// New returns an empty store and starts its sweeper.
+func newStore(opts Options) *memStore {
+	s := &memStore{
 		now:   opts.Now,
 		recs:  make(map[string]*store.Record),
 		bySID: make(map[indexKey]map[string]struct{}),
@@ -72,23 +78,14 @@ func New(opts Options) *Store {
 	return s
 }
 
-func (s *Store) sweepLoop(interval time.Duration) {
+func (s *memStore) sweepLoop(interval time.Duration) {
 	defer close(s.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.sweep(s.now())
-		}
-	}
+	sweep.Every(interval, s.stop, func() { s.sweep(s.now()) })
 }
 
 // Close stops the background sweeper. The records stay readable; Close may
 // be called more than once.
-func (s *Store) Close() error {
+func (s *memStore) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	<-s.done
 	return nil
@@ -106,7 +103,7 @@ func live(r *store.Record, now time.Time) bool {
 }
 
 // Get returns a copy of the live record stored under key.
-func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
+func (s *memStore) Get(ctx context.Context, key string) (*store.Record, error) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -118,7 +115,7 @@ func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
 }
 
 // Create stores a copy of rec, replacing any record under the same key.
-func (s *Store) Create(ctx context.Context, rec *store.Record) error {
+func (s *memStore) Create(ctx context.Context, rec *store.Record) error {
 	c := clone(rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,7 +127,7 @@ func (s *Store) Create(ctx context.Context, rec *store.Record) error {
 }
 
 // Update replaces the live record under rec.Key.
-func (s *Store) Update(ctx context.Context, rec *store.Record) error {
+func (s *memStore) Update(ctx context.Context, rec *store.Record) error {
 	c := clone(rec)
 	now := s.now()
 	s.mu.Lock()
@@ -145,7 +142,7 @@ func (s *Store) Update(ctx context.Context, rec *store.Record) error {
 }
 
 // Delete removes the record under key, if any.
-func (s *Store) Delete(ctx context.Context, key string) error {
+func (s *memStore) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.remove(key)
@@ -154,7 +151,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // DeleteMatching removes the records f selects and returns the keys of
 // those that were live.
-func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
+func (s *memStore) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -176,7 +173,7 @@ func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, e
 }
 
 // List returns copies of the live records f selects.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
+func (s *memStore) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -194,7 +191,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, erro
 
 // candidates returns the keys of the index entry f narrows to; s.mu must be
 // held. Callers still check every record with f.Match.
-func (s *Store) candidates(f store.Filter) map[string]struct{} {
+func (s *memStore) candidates(f store.Filter) map[string]struct{} {
 	if f.SID != "" {
 		return s.bySID[indexKey{f.Issuer, f.SID}]
 	}
@@ -202,10 +199,10 @@ func (s *Store) candidates(f store.Filter) map[string]struct{} {
 }
 
 // Ping always succeeds: the records are in this process.
-func (s *Store) Ping(ctx context.Context) error { return nil }
+func (s *memStore) Ping(ctx context.Context) error { return nil }
 
 // Once records key for ttl and reports whether it was not recorded yet.
-func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *memStore) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 {
 		return false, errors.New("memstore: once ttl must be positive")
 	}
@@ -221,7 +218,7 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, 
 
 // sweep removes the records and one-time keys that expired at or before now
 // and returns how many records it removed.
-func (s *Store) sweep(now time.Time) int {
+func (s *memStore) sweep(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -240,7 +237,7 @@ func (s *Store) sweep(now time.Time) int {
 }
 
 // put stores r and indexes it; s.mu must be held for writing.
-func (s *Store) put(r *store.Record) {
+func (s *memStore) put(r *store.Record) {
 	s.recs[r.Key] = r
 	if r.SID != "" {
 		addIndex(s.bySID, indexKey{r.Issuer, r.SID}, r.Key)
@@ -250,14 +247,14 @@ func (s *Store) put(r *store.Record) {
 
 // remove deletes the record under key and its index entries; s.mu must be
 // held for writing.
-func (s *Store) remove(key string) {
+func (s *memStore) remove(key string) {
 	if r := s.recs[key]; r != nil {
 		s.unindex(r)
 		delete(s.recs, key)
 	}
 }
 
-func (s *Store) unindex(r *store.Record) {
+func (s *memStore) unindex(r *store.Record) {
 	if r.SID != "" {
 		removeIndex(s.bySID, indexKey{r.Issuer, r.SID}, r.Key)
 	}

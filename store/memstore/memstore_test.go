@@ -4,56 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/testkit"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/storetest"
 )
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s := New(Options{})
+		s := newStore(Options{})
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func TestInjectedClockDecidesExpiry(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: -1})
+	s := newStore(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
 	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: c.Now(), ExpiresAt: c.Now().Add(10 * time.Minute), Data: []byte("d")}
 	if err := s.Create(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(10*time.Minute - time.Nanosecond)
+	c.Advance(10*time.Minute - time.Nanosecond)
 	if _, err := s.Get(ctx, "k"); err != nil {
 		t.Fatalf("Get just before the deadline: %v", err)
 	}
-	c.Add(time.Nanosecond)
+	c.Advance(time.Nanosecond)
 	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get at the deadline = %v; want ErrNotFound", err)
 	}
@@ -68,7 +50,7 @@ func TestInjectedClockDecidesExpiry(t *testing.T) {
 func TestInjectedClockDecidesOnce(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: -1})
+	s := newStore(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
 	for i, step := range []struct {
 		advance time.Duration
@@ -79,7 +61,7 @@ func TestInjectedClockDecidesOnce(t *testing.T) {
 		{time.Nanosecond, true}, // the first entry ended; this call starts a new minute
 		{30 * time.Second, false},
 	} {
-		c.Add(step.advance)
+		c.Advance(step.advance)
 		got, err := s.Once(ctx, "jti", time.Minute)
 		if err != nil || got != step.want {
 			t.Fatalf("step %d: Once = %v, %v; want %v", i, got, err, step.want)
@@ -93,7 +75,7 @@ func TestInjectedClockDecidesOnce(t *testing.T) {
 func TestSweepRemovesExpiredEntries(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: -1})
+	s := newStore(Options{Now: c.Now, SweepInterval: -1})
 	defer s.Close()
 	for i := range 4 {
 		s.Create(ctx, &store.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", SID: "sid", ExpiresAt: c.Now().Add(time.Duration(i+1) * time.Minute)})
@@ -117,9 +99,9 @@ func TestSweepRemovesExpiredEntries(t *testing.T) {
 func TestBackgroundSweeper(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
-	s := New(Options{Now: c.Now, SweepInterval: time.Millisecond})
+	s := newStore(Options{Now: c.Now, SweepInterval: time.Millisecond})
 	s.Create(ctx, &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)})
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.RLock()
@@ -147,7 +129,7 @@ func TestBackgroundSweeper(t *testing.T) {
 }
 
 func TestNoSweeperWhenDisabled(t *testing.T) {
-	s := New(Options{SweepInterval: -1})
+	s := newStore(Options{SweepInterval: -1})
 	select {
 	case <-s.done:
 	default:
@@ -160,7 +142,7 @@ func TestNoSweeperWhenDisabled(t *testing.T) {
 
 func BenchmarkGet(b *testing.B) {
 	ctx := context.Background()
-	s := New(Options{SweepInterval: -1})
+	s := newStore(Options{SweepInterval: -1})
 	defer s.Close()
 	keys := make([]string, 1024)
 	for i := range keys {

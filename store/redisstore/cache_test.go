@@ -41,7 +41,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // waitCaching lets the store's subscription come up, so that its cache is
 // in use.
-func waitCaching(t *testing.T, s *redisstore.Store, ctx context.Context) {
+func waitCaching(t *testing.T, s store.Store, ctx context.Context) {
 	t.Helper()
 	probe := record("probe")
 	s.Create(ctx, probe)

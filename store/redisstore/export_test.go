@@ -1,7 +1,10 @@
 package redisstore
 
+import "github.com/gatehouse-bff/gatehouse/store"
+
 // Cached reports whether key is in s's local cache and usable.
-func Cached(s *Store, key string) bool {
+func Cached(st store.Store, key string) bool {
+	s := st.(*redisStore)
 	_, ok := s.cache.get(key, s.now())
 	return ok
 }

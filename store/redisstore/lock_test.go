@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/redistest"
+	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestLockerExcludesAcrossLockers(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
 	// Two lockers stand for two processes.
-	a, b := redisstore.New(c, redisstore.Options{Prefix: prefix}), redisstore.New(c, redisstore.Options{Prefix: prefix})
+	a, b := locker(c, prefix), locker(c, prefix)
 	var inside, maxInside atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -49,7 +51,7 @@ func TestLockerExcludesAcrossLockers(t *testing.T) {
 func TestLockerWaitEndsWithContext(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	l := redisstore.New(c, redisstore.Options{Prefix: prefix})
+	l := locker(c, prefix)
 	unlock, err := l.Lock(context.Background(), "k", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +73,7 @@ func TestLockerWaitEndsWithContext(t *testing.T) {
 func TestLockerUnlockKeepsAnotherOwnersLock(t *testing.T) {
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t, c)
-	l := redisstore.New(c, redisstore.Options{Prefix: prefix})
+	l := locker(c, prefix)
 	unlock, err := l.Lock(context.Background(), "k", 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
@@ -90,4 +92,9 @@ func TestLockerUnlockKeepsAnotherOwnersLock(t *testing.T) {
 	if _, err := l.Lock(short, "k", time.Second); err == nil {
 		t.Error("the first owner's late unlock released the second owner's lock")
 	}
+}
+
+// locker is the lock of a store on c with prefix.
+func locker(c redis.UniversalClient, prefix string) store.Locker {
+	return redisstore.New(c, redisstore.Options{Prefix: prefix}).(store.Locker)
 }

@@ -19,15 +19,15 @@ import (
 )
 
 var (
-	_ store.Store  = (*Store)(nil)
-	_ store.Locker = (*Store)(nil)
+	_ store.Store  = (*redisStore)(nil)
+	_ store.Locker = (*redisStore)(nil)
 )
 
 // DefaultPrefix is the key prefix when Options.Prefix is empty. Its braces
 // are a Redis Cluster hash tag; see the package documentation.
 const DefaultPrefix = "{gatehouse}:"
 
-// Options configure a Store. The zero value is ready to use.
+// Options configure a redisStore. The zero value is ready to use.
 type Options struct {
 	// Prefix starts every key the store writes. Empty means DefaultPrefix.
 	// On Redis Cluster it must contain a {hash tag}.
@@ -42,9 +42,9 @@ type Options struct {
 	LocalCacheTTL time.Duration
 }
 
-// Store is a session store on Redis. It is safe for concurrent use by
+// redisStore is a session store on Redis. It is safe for concurrent use by
 // many goroutines and many Gatehouse processes.
-type Store struct {
+type redisStore struct {
 	c      redis.UniversalClient
 	prefix string
 	now    func() time.Time
@@ -54,8 +54,14 @@ type Store struct {
 
 // New returns a store that uses client. The store does not own the client:
 // Close leaves it open.
-func New(client redis.UniversalClient, opts Options) *Store {
-	s := &Store{c: client, prefix: opts.Prefix, now: opts.Now}
+func New(client redis.UniversalClient, opts Options) store.Store {
+	return newStore(client, opts)
+}
+
+// New returns a store that uses client. The store does not own the client:
+// Close leaves it open.
+func newStore(client redis.UniversalClient, opts Options) *redisStore {
+	s := &redisStore{c: client, prefix: opts.Prefix, now: opts.Now}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -75,26 +81,26 @@ func New(client redis.UniversalClient, opts Options) *Store {
 // 9700 §4.14.2: with rotating refresh tokens, two replicas spending the same
 // token would revoke the whole family). It blocks until it holds the lock
 // or ctx ends; the lock frees itself after ttl.
-func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+func (s *redisStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	return s.lock.Lock(ctx, key, ttl)
 }
 
 // Close stops the local cache's subscription. The caller owns the client
 // and closes it.
-func (s *Store) Close() error {
+func (s *redisStore) Close() error {
 	if s.cache != nil {
 		s.cache.close()
 	}
 	return nil
 }
 
-func (s *Store) invalidationChannel() string { return s.prefix + "invalidate" }
+func (s *redisStore) invalidationChannel() string { return s.prefix + "invalidate" }
 
 // invalidate evicts keys here and tells every other store sharing the
 // prefix to evict them. A publish that fails is no risk: it fails because
 // Redis is unreachable, which also breaks every subscription and so turns
 // every cache off.
-func (s *Store) invalidate(ctx context.Context, keys ...string) {
+func (s *redisStore) invalidate(ctx context.Context, keys ...string) {
 	if s.cache == nil || len(keys) == 0 {
 		return
 	}
@@ -104,16 +110,16 @@ func (s *Store) invalidate(ctx context.Context, keys ...string) {
 }
 
 // Ping reports whether Redis answers.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *redisStore) Ping(ctx context.Context) error {
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redisstore: ping: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) recordKey(key string) string { return s.prefix + "s:" + key }
-func (s *Store) subKey(h string) string      { return s.prefix + "sub:" + h }
-func (s *Store) sidKey(h string) string      { return s.prefix + "sid:" + h }
+func (s *redisStore) recordKey(key string) string { return s.prefix + "s:" + key }
+func (s *redisStore) subKey(h string) string      { return s.prefix + "sub:" + h }
+func (s *redisStore) sidKey(h string) string      { return s.prefix + "sid:" + h }
 
 // indexHash names the index set of an (issuer, value) pair: the SHA-256 of
 // the length-prefixed strings, so no two pairs share a set and no raw
@@ -150,7 +156,7 @@ func parseTime(s string) (time.Time, error) {
 func nowMillis(t time.Time) int64 { return t.UnixMilli() }
 
 // putArgs returns the keys and arguments of createScript and updateScript.
-func (s *Store) putArgs(rec *store.Record) ([]string, []any) {
+func (s *redisStore) putArgs(rec *store.Record) ([]string, []any) {
 	ui := indexHash(rec.Issuer, rec.Subject)
 	xi := ""
 	keys := []string{s.recordKey(rec.Key), s.subKey(ui)}
@@ -171,7 +177,7 @@ func (s *Store) putArgs(rec *store.Record) ([]string, []any) {
 }
 
 // Get returns the live record stored under key.
-func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
+func (s *redisStore) Get(ctx context.Context, key string) (*store.Record, error) {
 	var mark uint64
 	if s.cache != nil && !session.FreshRead(ctx) {
 		if rec, ok := s.cache.get(key, s.now()); ok {
@@ -188,7 +194,7 @@ func (s *Store) Get(ctx context.Context, key string) (*store.Record, error) {
 	return rec, err
 }
 
-func (s *Store) get(ctx context.Context, key string) (*store.Record, error) {
+func (s *redisStore) get(ctx context.Context, key string) (*store.Record, error) {
 	vals, err := s.c.HMGet(ctx, s.recordKey(key), "iss", "sub", "sid", "ls", "exp", "d", "app").Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: get: %w", err)
@@ -248,7 +254,7 @@ func decodeRecord(key string, f []string) (*store.Record, error) {
 }
 
 // Create stores rec, replacing any record under the same key.
-func (s *Store) Create(ctx context.Context, rec *store.Record) error {
+func (s *redisStore) Create(ctx context.Context, rec *store.Record) error {
 	keys, args := s.putArgs(rec)
 	if err := createScript.Run(ctx, s.c, keys, args...).Err(); err != nil {
 		return fmt.Errorf("redisstore: create: %w", err)
@@ -257,7 +263,7 @@ func (s *Store) Create(ctx context.Context, rec *store.Record) error {
 }
 
 // Update replaces the live record under rec.Key.
-func (s *Store) Update(ctx context.Context, rec *store.Record) error {
+func (s *redisStore) Update(ctx context.Context, rec *store.Record) error {
 	keys, args := s.putArgs(rec)
 	n, err := updateScript.Run(ctx, s.c, keys, args...).Int()
 	s.invalidate(ctx, rec.Key)
@@ -271,7 +277,7 @@ func (s *Store) Update(ctx context.Context, rec *store.Record) error {
 }
 
 // Delete removes the record under key, if any.
-func (s *Store) Delete(ctx context.Context, key string) error {
+func (s *redisStore) Delete(ctx context.Context, key string) error {
 	err := deleteScript.Run(ctx, s.c, []string{s.recordKey(key)}, s.prefix, key).Err()
 	s.invalidate(ctx, key)
 	if err != nil {
@@ -282,7 +288,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // indexOf names the index set f narrows to: the sid set when f has a sid,
 // else the subject set.
-func (s *Store) indexOf(f store.Filter) (set, field, hash string) {
+func (s *redisStore) indexOf(f store.Filter) (set, field, hash string) {
 	if f.SID != "" {
 		h := indexHash(f.Issuer, f.SID)
 		return s.sidKey(h), "xi", h
@@ -293,7 +299,7 @@ func (s *Store) indexOf(f store.Filter) (set, field, hash string) {
 
 // DeleteMatching removes the records f selects and returns the keys of
 // those that were live. It is one script, atomic on the server.
-func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
+func (s *redisStore) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -307,7 +313,7 @@ func (s *Store) DeleteMatching(ctx context.Context, f store.Filter) ([]string, e
 }
 
 // List returns the live records f selects.
-func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
+func (s *redisStore) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
 	if !f.Valid() {
 		return nil, store.ErrInvalidFilter
 	}
@@ -343,7 +349,7 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]*store.Record, erro
 // whether it was not recorded yet. It is one SET NX PX, atomic across
 // processes; the ttl runs on the Redis server's clock. Keys are stored as
 // SHA-256 hashes.
-func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *redisStore) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 {
 		return false, errors.New("redisstore: once ttl must be positive")
 	}

@@ -1,65 +1,15 @@
-import { test, describe, beforeEach, after } from 'node:test';
+import { test, describe, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+
+import {
+  guardBrowserStorage, fakeLocation, fakeFetch, json, status, userClaims,
+} from '../testing/fakes.js';
 
 // Any touch of browser storage fails the test: the helper keeps nothing
 // there (tokens never reach the browser, and neither does anything else).
-const storageTouches = [];
-for (const name of ['localStorage', 'sessionStorage', 'indexedDB', 'caches', 'document']) {
-  Object.defineProperty(globalThis, name, {
-    configurable: true,
-    get() {
-      storageTouches.push(name);
-      throw new Error(`${name} must not be used`);
-    },
-  });
-}
-after(() => {
-  assert.deepEqual(storageTouches, [], 'the module touched browser storage');
-});
+guardBrowserStorage();
 
-const { createClient, isLocalUrl, GatehouseError } = await import('../gatehouse.js');
-
-function fakeLocation(path = '/orders', search = '?page=2', hash = '#top') {
-  return {
-    pathname: path,
-    search,
-    hash,
-    assigned: [],
-    assign(url) { this.assigned.push(url); },
-  };
-}
-
-// fakeFetch answers each call from routes ("METHOD path" -> Response factory)
-// and records what was sent.
-function fakeFetch(routes) {
-  const calls = [];
-  const fn = async (input, init = {}) => {
-    const url = typeof input === 'string' ? input : input.url;
-    const method = init.method ?? (typeof input === 'string' ? 'GET' : input.method);
-    calls.push({ input, url, method, init, headers: new Headers(init.headers) });
-    const route = routes[`${method} ${url}`];
-    if (!route) return new Response('not found', { status: 404 });
-    return route();
-  };
-  fn.calls = calls;
-  return fn;
-}
-
-const json = (body, status = 200) => () => new Response(JSON.stringify(body), {
-  status,
-  headers: { 'content-type': 'application/json' },
-});
-const status = (code) => () => new Response(null, { status: code });
-
-const userClaims = [
-  { type: 'sub', value: 'alice' },
-  { type: 'name', value: 'Alice' },
-  { type: 'role', value: 'admin' },
-  { type: 'role', value: 'ops' },
-  { type: 'bff:logout_url', value: '/bff/logout?sid=abc' },
-  { type: 'bff:session_expires_in', value: 1200 },
-  { type: 'bff:session_state', value: 'st' },
-];
+const { createClient, isLocalUrl, GatehouseError, readStepUp } = await import('../gatehouse.js');
 
 describe('fetch', () => {
   let location;
@@ -330,4 +280,180 @@ describe('isLocalUrl', () => {
       assert.equal(isLocalUrl(url), want);
     });
   }
+});
+
+describe('base (path-based apps)', () => {
+  test('every endpoint is under base + prefix', async () => {
+    const f = fakeFetch({
+      'GET /admin/bff/user': json(userClaims),
+      'GET /admin/bff/user?slide=false': status(401),
+      'GET /admin/bff/sessions': json([]),
+      'DELETE /admin/bff/sessions': status(204),
+      'DELETE /admin/bff/sessions/h1': status(204),
+    });
+    const location = fakeLocation('/admin/orders', '', '');
+    const client = createClient({ fetch: f, location, base: '/admin' });
+    assert.equal((await client.user()).sub, 'alice');
+    assert.deepEqual(await client.sessions(), []);
+    await client.endSession('h1');
+    await client.endOtherSessions();
+    client.login();
+    await client.logout();
+    assert.deepEqual(f.calls.map((c) => `${c.method} ${c.url}`), [
+      'GET /admin/bff/user',
+      'GET /admin/bff/sessions',
+      'DELETE /admin/bff/sessions/h1',
+      'DELETE /admin/bff/sessions',
+      'GET /admin/bff/user?slide=false',
+    ]);
+    // Signed out, logout lands on the app's own root, not the origin's.
+    assert.deepEqual(location.assigned, ['/admin/bff/login?returnUrl=%2Fadmin%2Forders', '/admin/']);
+  });
+
+  test('a 401 from an API call logs in at the app', async () => {
+    const f = fakeFetch({ 'GET /admin/api/orders': status(401) });
+    const location = fakeLocation('/admin/', '', '');
+    await createClient({ fetch: f, location, base: '/admin/' }).fetch('/admin/api/orders');
+    assert.deepEqual(location.assigned, ['/admin/bff/login?returnUrl=%2Fadmin%2F']);
+  });
+
+  test('API paths are sent as given', async () => {
+    const f = fakeFetch({ 'GET /admin/api/a': status(200), 'GET /api/b': status(200), 'GET http://app.test/c': status(200) });
+    const client = createClient({ fetch: f, location: fakeLocation(), base: '/admin' });
+    await client.fetch('/admin/api/a');
+    await client.fetch('/api/b');
+    await client.fetch('http://app.test/c');
+    assert.deepEqual(f.calls.map((c) => c.url), ['/admin/api/a', '/api/b', 'http://app.test/c']);
+  });
+
+  test('the logout URL fallback is under base', async () => {
+    const f = fakeFetch({ 'GET /shop/auth/user?slide=false': json([{ type: 'sub', value: 'alice' }]) });
+    const location = fakeLocation();
+    await createClient({ fetch: f, location, base: '/shop', prefix: '/auth' }).logout();
+    assert.deepEqual(location.assigned, ['/shop/auth/logout']);
+  });
+
+  test('"/" and "" are the origin root', async () => {
+    for (const base of ['', '/']) {
+      const f = fakeFetch({ 'GET /bff/user': json(userClaims) });
+      assert.equal((await createClient({ fetch: f, location: fakeLocation(), base }).user()).sub, 'alice');
+    }
+  });
+
+  for (const bad of ['admin', '//evil.example', '/\\x', 'https://evil.example/admin', '/a?b', '/a#b', '/a\nb', 42, null]) {
+    test(`rejects base ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => createClient({ fetch: fakeFetch({}), location: fakeLocation(), base: bad }), TypeError);
+    });
+  }
+});
+
+describe('step-up', () => {
+  const stepUp = (body) => json({ error: 'step_up_required', ...body }, 401);
+
+  test('a step_up_required answer navigates to the step-up login', async () => {
+    const f = fakeFetch({ 'POST /api/pay': stepUp({ acr_values: 'urn:example:mfa', max_age: 900 }) });
+    const location = fakeLocation('/checkout', '?cart=7', '');
+    const res = await createClient({ fetch: f, location }).fetch('/api/pay', { method: 'POST' });
+    assert.equal(res.status, 401);
+    assert.deepEqual(location.assigned, ['/bff/login?returnUrl=%2Fcheckout%3Fcart%3D7&acr_values=urn%3Aexample%3Amfa&max_age=900']);
+    const u = new URL(location.assigned[0], 'https://app.test');
+    assert.equal(u.searchParams.get('acr_values'), 'urn:example:mfa');
+    assert.equal(u.searchParams.get('max_age'), '900');
+    assert.equal(u.searchParams.get('returnUrl'), '/checkout?cart=7');
+    // The caller can still read the answer.
+    assert.equal((await res.json()).error, 'step_up_required');
+  });
+
+  test('under base', async () => {
+    const f = fakeFetch({ 'GET /admin/api/x': stepUp({ acr_values: 'mfa' }) });
+    const location = fakeLocation('/admin/x', '', '');
+    await createClient({ fetch: f, location, base: '/admin' }).fetch('/admin/api/x');
+    assert.deepEqual(location.assigned, ['/admin/bff/login?returnUrl=%2Fadmin%2Fx&acr_values=mfa']);
+  });
+
+  test('max_age 0 and a missing acr_values', async () => {
+    const f = fakeFetch({ 'GET /api/x': stepUp({ max_age: 0 }) });
+    const location = fakeLocation('/', '', '');
+    await createClient({ fetch: f, location }).fetch('/api/x');
+    assert.deepEqual(location.assigned, ['/bff/login?returnUrl=%2F&max_age=0']);
+  });
+
+  test('navigates even when loginOn401 is off', async () => {
+    const f = fakeFetch({ 'GET /api/x': stepUp({ acr_values: 'mfa' }) });
+    const location = fakeLocation('/', '', '');
+    await createClient({ fetch: f, location, loginOn401: false }).fetch('/api/x');
+    assert.deepEqual(location.assigned, ['/bff/login?returnUrl=%2F&acr_values=mfa']);
+  });
+
+  test('several step-ups navigate once', async () => {
+    const f = fakeFetch({ 'GET /api/a': stepUp({ acr_values: 'mfa' }), 'GET /api/b': stepUp({ acr_values: 'mfa' }) });
+    const location = fakeLocation('/', '', '');
+    const client = createClient({ fetch: f, location });
+    await Promise.all([client.fetch('/api/a'), client.fetch('/api/b')]);
+    assert.equal(location.assigned.length, 1);
+  });
+
+  test('onStepUpRequired handles it instead of navigating', async () => {
+    const f = fakeFetch({ 'GET /api/x': stepUp({ acr_values: 'urn:example:mfa', max_age: 60 }) });
+    const location = fakeLocation('/here', '', '');
+    const seen = [];
+    const client = createClient({ fetch: f, location, onStepUpRequired: (req) => seen.push(req) });
+    const res = await client.fetch('/api/x');
+    assert.deepEqual(location.assigned, []);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].acrValues, 'urn:example:mfa');
+    assert.equal(seen[0].maxAge, 60);
+    assert.equal(seen[0].response, res);
+    assert.equal(seen[0].url, '/bff/login?returnUrl=%2Fhere&acr_values=urn%3Aexample%3Amfa&max_age=60');
+    seen[0].login();
+    assert.deepEqual(location.assigned, [seen[0].url]);
+  });
+
+  test('onStepUpRequired must be a function', () => {
+    assert.throws(() => createClient({ fetch: fakeFetch({}), location: fakeLocation(), onStepUpRequired: 'yes' }), TypeError);
+  });
+
+  test('other 401 answers are a plain login', async () => {
+    const cases = [
+      json({ error: 'unauthorized' }, 401),
+      () => new Response('{"error":"step_up_required"}', { status: 401, headers: { 'content-type': 'text/plain' } }),
+      () => new Response('not json', { status: 401, headers: { 'content-type': 'application/json' } }),
+      json(['step_up_required'], 401),
+    ];
+    for (const route of cases) {
+      const location = fakeLocation('/', '', '');
+      await createClient({ fetch: fakeFetch({ 'GET /api/x': route }), location }).fetch('/api/x');
+      assert.deepEqual(location.assigned, ['/bff/login?returnUrl=%2F']);
+    }
+  });
+
+  test('a 403 with a step-up body is not a step-up', async () => {
+    const location = fakeLocation('/', '', '');
+    await createClient({ fetch: fakeFetch({ 'GET /api/x': json({ error: 'step_up_required' }, 403) }), location }).fetch('/api/x');
+    assert.deepEqual(location.assigned, []);
+  });
+
+  test('readStepUp', async () => {
+    const cases = [
+      [json({ error: 'step_up_required', acr_values: 'a b', max_age: 30 }, 401), { acrValues: 'a b', maxAge: 30 }],
+      [json({ error: 'step_up_required', max_age: '30' }, 401), { acrValues: undefined, maxAge: 30 }],
+      [json({ error: 'step_up_required', acr_values: 7, max_age: -1 }, 401), { acrValues: undefined, maxAge: undefined }],
+      [json({ error: 'step_up_required', max_age: 1.5 }, 401), { acrValues: undefined, maxAge: undefined }],
+      [() => new Response('{"error":"step_up_required"}', { status: 401, headers: { 'content-type': 'application/problem+json' } }), { acrValues: undefined, maxAge: undefined }],
+      [json({ error: 'step_up_required' }, 200), null],
+      [json({ error: 'invalid_token' }, 401), null],
+      [json(null, 401), null],
+      [status(401), null],
+    ];
+    for (const [route, want] of cases) {
+      assert.deepEqual(await readStepUp(route()), want);
+    }
+    assert.equal(await readStepUp(undefined), null);
+  });
+
+  test('login takes acr_values and max_age', () => {
+    const location = fakeLocation('/', '', '');
+    createClient({ fetch: fakeFetch({}), location }).login({ returnUrl: '/pay', acrValues: 'mfa', maxAge: 0 });
+    assert.deepEqual(location.assigned, ['/bff/login?returnUrl=%2Fpay&acr_values=mfa&max_age=0']);
+  });
 });

@@ -1,7 +1,12 @@
 import { createClient } from './gatehouse.js';
 
-const gh = createClient();
+// In the several-apps demo (gatehouse demo --apps 2) the page is one of
+// several path-based apps: <html data-app data-base data-apps> say which.
+const page = document.documentElement.dataset;
+const base = page.base || '';
+const gh = createClient({ base });
 const $ = (id) => document.getElementById(id);
+const api = `${base}/api/whoami`;
 
 function proof() {
   const items = [];
@@ -40,16 +45,50 @@ async function render() {
     }));
   }
   proof();
+  await otherApps();
 }
 
-$('login').addEventListener('click', () => gh.login({ returnUrl: '/' }));
-$('logout').addEventListener('click', () => gh.logout({ returnUrl: '/' }));
+// otherApps shows, for the several-apps demo, whether each other app has a
+// session: signing in here does not sign in there. Reading it from this
+// page works only because path-based apps share one origin.
+async function otherApps() {
+  if (!page.app) return;
+  const apps = JSON.parse(page.apps);
+  const me = apps.find((a) => a.name === page.app);
+  $('apps').hidden = false;
+  $('app-name').textContent = me.name;
+  $('app-base').textContent = `${me.base}/`;
+  $('app-client').textContent = me.client;
+  $('app-cookie').textContent = me.cookie;
+  const items = await Promise.all(apps.filter((a) => a !== me).map(async (a) => {
+    let state;
+    try {
+      const other = await createClient({ base: a.base, loginOn401: false }).user({ slide: false });
+      state = other ? `signed in as ${other.get('name') || other.sub}` : 'not signed in';
+    } catch (e) {
+      state = `unknown (${e.message})`;
+    }
+    const li = document.createElement('li');
+    const link = document.createElement('a');
+    link.href = `${a.base}/`;
+    link.textContent = `app ${a.name}`;
+    li.dataset.app = a.name;
+    li.dataset.state = state.startsWith('signed in') ? 'signed-in' : 'signed-out';
+    li.append(link, `: ${state} (client ${a.client}, cookie ${a.cookie})`);
+    return li;
+  }));
+  $('other-apps').replaceChildren(...items);
+}
+
+$('login').addEventListener('click', () => gh.login({ returnUrl: `${base}/` }));
+$('logout').addEventListener('click', () => gh.logout({ returnUrl: `${base}/` }));
 $('call-api').addEventListener('click', async () => {
-  const res = await gh.fetch('/api/whoami');
+  const res = await gh.fetch(api);
   const text = await res.text();
   $('api-result').textContent = `${res.status}\n${text}`;
   $('api-result').dataset.status = String(res.status);
   proof();
 });
 
+$('call-api').textContent = `GET ${api}`;
 render();
