@@ -21,8 +21,10 @@ import (
 const (
 	ClientID     = "gatehouse-bench"
 	ClientSecret = "bench-client-secret-0123456789-abcdefghij"
-	// User is the account every benchmark login signs in as.
-	User = "alice"
+	// Users is how many accounts the provider has. Logins rotate over
+	// them, so that Gatehouse's cap on sessions per user
+	// (session.max_per_user) does not end the programs' sessions.
+	Users = 1000
 )
 
 // ProviderOptions configure StartProvider.
@@ -44,7 +46,7 @@ type Provider struct {
 }
 
 // StartProvider starts the development provider with AutoLogin, so a login
-// needs no form.
+// needs no form, and Users accounts.
 func StartProvider(o ProviderOptions) (*Provider, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,6 +58,11 @@ func StartProvider(o ProviderOptions) (*Provider, error) {
 		}
 		return d
 	}
+	users := make([]devprovider.User, Users)
+	for i := range users {
+		name := fmt.Sprintf("user%04d", i)
+		users[i] = devprovider.User{Username: name, Password: name, Name: "User " + name, Email: name + "@example.com", EmailVerified: true}
+	}
 	op, err := devprovider.New(devprovider.Options{
 		Issuer:          "http://" + ln.Addr().String(),
 		AccessTokenTTL:  ttl(o.AccessTokenTTL),
@@ -66,7 +73,8 @@ func StartProvider(o ProviderOptions) (*Provider, error) {
 			RedirectURIs:           o.RedirectURIs,
 			PostLogoutRedirectURIs: o.PostLogoutRedirectURIs,
 		}},
-		AutoLogin: User,
+		Users:     users,
+		AutoLogin: users[0].Username,
 		Logger:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -74,7 +82,16 @@ func StartProvider(o ProviderOptions) (*Provider, error) {
 		return nil, fmt.Errorf("benchkit: provider: %w", err)
 	}
 	p := &Provider{Provider: op, Watch: NewTokenWatch(op)}
-	p.srv = &http.Server{Handler: p.Watch, ReadHeaderTimeout: 10 * time.Second}
+	var next atomic.Int64
+	rotate := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An authorization request: the next login signs in the next
+		// user (concurrent logins may share one; any spread will do).
+		if r.Method == http.MethodGet && r.URL.Query().Get("response_type") != "" {
+			op.SetAutoLogin(users[int(next.Add(1))%len(users)].Username)
+		}
+		p.Watch.ServeHTTP(w, r)
+	})
+	p.srv = &http.Server{Handler: rotate, ReadHeaderTimeout: 10 * time.Second}
 	go p.srv.Serve(ln)
 	return p, nil
 }
