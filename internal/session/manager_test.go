@@ -197,3 +197,65 @@ func TestCreateBeyondMaxPerUserEndsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("alice holds %d sessions (%v), want 3", len(live), err)
 	}
 }
+
+// afterGet runs hook once, right after the next Get returns: another
+// request saving the session between this request's read and its slide.
+type afterGet struct {
+	store.Store
+	hook func()
+}
+
+func (a *afterGet) Get(ctx context.Context, key string) (*store.Record, error) {
+	rec, err := a.Store.Get(ctx, key)
+	if h := a.hook; h != nil {
+		a.hook = nil
+		h()
+	}
+	return rec, err
+}
+
+// TestSlideKeepsTokensSavedMeanwhile: a load that slides the deadline
+// writes back no stale tokens when a refresh saved new ones after the load
+// read the record.
+func TestSlideKeepsTokensSavedMeanwhile(t *testing.T) {
+	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
+	mem := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
+	t.Cleanup(func() { mem.Close() })
+	st := &afterGet{Store: mem}
+	m, err := session.NewManager(session.Options{
+		Store: st, Ring: seal.Ephemeral(), CookieName: "__Host-test",
+		IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour, Now: c.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, err := m.Create(ctx, &session.Session{Issuer: "iss", Subject: "alice", Tokens: session.Tokens{RefreshToken: "rt-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(5 * time.Minute) // due for a slide
+	st.hook = func() {
+		s, err := m.LoadKey(ctx, session.KeyOf(id), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Tokens.RefreshToken = "rt-2"
+		if err := m.Save(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Load(ctx, request(id), true); err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.LoadKey(ctx, session.KeyOf(id), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Tokens.RefreshToken != "rt-2" {
+		t.Fatalf("refresh token after a slide raced a save = %q; want rt-2 (the saved one)", s.Tokens.RefreshToken)
+	}
+	if !s.LastSeen.Equal(c.Now()) {
+		t.Errorf("LastSeen = %v; want the slide's %v", s.LastSeen, c.Now())
+	}
+}
