@@ -38,6 +38,12 @@ func (a *app) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute, m 
 	if !api.policy.Apply(w, r, s, &cred) {
 		return
 	}
+	if s != nil {
+		// A response that stays open is closed when the session ends.
+		var done func()
+		w, r, done = a.streams.Track(w, r, a.name, s, a.cfg.Session.IdleTimeout)
+		defer done()
+	}
 	a.proxy.Forward(w, r, m, cred)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/backchannel"
 	"github.com/gatehouse-bff/gatehouse/internal/bff"
 	"github.com/gatehouse-bff/gatehouse/internal/csrf"
+	"github.com/gatehouse-bff/gatehouse/internal/frontchannel"
 	"github.com/gatehouse-bff/gatehouse/internal/frontend"
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/login"
@@ -27,6 +28,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-bff/gatehouse/internal/server"
 	"github.com/gatehouse-bff/gatehouse/internal/session"
+	"github.com/gatehouse-bff/gatehouse/internal/streams"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 )
 
@@ -47,9 +49,13 @@ type app struct {
 	login       *login.Handler
 	bff         *bff.Handler
 	backchannel *backchannel.Handler
-	csrf        *csrf.Protection
-	proxy       *proxy.Proxy
-	frontend    http.Handler
+	// frontchannel ends sessions from the provider's logout iframe.
+	frontchannel *frontchannel.Handler
+	csrf         *csrf.Protection
+	proxy        *proxy.Proxy
+	// streams is the gateway's registry of streams held for sessions.
+	streams  *streams.Registry
+	frontend http.Handler
 	// signer signs identity assertions (nil when no route sends one);
 	// policies are the routes' authorization policies by prefix.
 	signer   *assertion.Signer
@@ -72,7 +78,7 @@ type app struct {
 // them reaches an upstream or a frontend server, whichever app it is for.
 func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies func(string) bool) (*app, error) {
 	sh := g.sh
-	a := &app{name: name, cfg: cfg, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath}
+	a := &app{name: name, cfg: cfg, prefix: cfg.BFF.Prefix, callbackPath: cfg.OIDC.CallbackPath, streams: sh.streams}
 	if name != "" {
 		a.label = name + ":"
 	}
@@ -85,12 +91,14 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		SameSite:        cfg.Session.SameSiteMode(),
 		IdleTimeout:     cfg.Session.IdleTimeout,
 		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
+		MaxPerUser:      cfg.Session.MaxPerUser,
 		Now:             sh.now,
 		OnEnd: func(ctx context.Context, keys []string, reason string) {
 			for range keys {
 				sh.metrics.SessionEnded(reason)
 			}
 			sh.log.InfoContext(ctx, "sessions ended", "app", name, "count", len(keys), "reason", reason)
+			sh.streams.End(ctx, keys, reason)
 		},
 	})
 	if err != nil {
@@ -146,6 +154,10 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		Now:         sh.now,
 		Logger:      sh.log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	a.frontchannel, err = frontchannel.New(frontchannel.Options{Provider: a.provider, Sessions: a.sessions, Logger: sh.log})
 	if err != nil {
 		return nil, err
 	}
@@ -298,13 +310,20 @@ func (a *app) buildEndpoints(g *Gateway) {
 		// Server to server: the signed logout token is the only
 		// credential, so no CSRF check and no session.
 		"backchannel": limited("bff_backchannel", limitBody(a.backchannel)),
-		"user":        limitBody(http.HandlerFunc(a.bff.User)),
-		"logout":      limitBody(http.HandlerFunc(a.bff.Logout)),
-		"sessions":    limitBody(http.HandlerFunc(a.bff.Sessions)),
+		// Loaded by the provider in an iframe, without cookies: iss and
+		// sid are the request.
+		"frontchannel": limited("bff_frontchannel", limitBody(a.frontchannel)),
+		"user":         limitBody(http.HandlerFunc(a.bff.User)),
+		"logout":       limitBody(http.HandlerFunc(a.bff.Logout)),
+		"sessions":     limitBody(http.HandlerFunc(a.bff.Sessions)),
 	}
 	if a.signer != nil {
 		// The assertion keys, for APIs (apiauth) to verify with.
 		a.endpoints["jwks.json"] = http.HandlerFunc(a.signer.JWKS)
+	}
+	if a.cfg.BFF.Diagnostics {
+		// Development only; loopback callers, metadata only.
+		a.endpoints["diagnostics"] = limitBody(a.bff.Diagnostics(a.cfg.Routes))
 	}
 	if a.name == "" {
 		a.endpoints["healthz"] = http.HandlerFunc(g.Healthz)

@@ -162,11 +162,19 @@ func (g *Gateway) reload(cfg *Config) error {
 	if keys := fixedKeysChanged(g.sh.cfg, cfg); len(keys) > 0 {
 		return fmt.Errorf("%w: these keys change only with a restart: %s", ErrReloadRefused, strings.Join(keys, ", "))
 	}
-	set, err := g.build(cfg, g.apps.Load())
+	prev := g.apps.Load()
+	set, err := g.build(cfg, prev)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrReloadRefused, err)
 	}
 	g.apps.Store(set)
+	// A removed app's sessions are accepted nowhere: what they hold open
+	// closes too.
+	for _, a := range prev.all {
+		if set.named(a.name) == nil {
+			g.sh.streams.EndApp(a.name, "app_removed")
+		}
+	}
 	return nil
 }
 

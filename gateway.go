@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 	"github.com/gatehouse-bff/gatehouse/internal/redisconf"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/gatehouse-bff/gatehouse/internal/streams"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
 	"github.com/gatehouse-bff/gatehouse/store"
@@ -103,6 +104,9 @@ type shared struct {
 	trusted     []netip.Prefix
 	transport   http.RoundTripper
 	httpClient  *http.Client
+	// streams closes what is held open for a session when it ends, in
+	// whichever app.
+	streams *streams.Registry
 }
 
 // New validates cfg and builds a Gateway. It does not contact the
@@ -168,9 +172,27 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		sh.locker = tokens.NewLocalLocker()
 	}
 	sh.store = metrics.InstrumentStore(sh.metrics, sh.tracing.Store(st))
+	notifier, err := streamNotifier(st, cfg)
+	if err != nil {
+		sh.store.Close()
+		return nil, err
+	}
+	sh.streams, err = streams.New(streams.Options{
+		Records:  sh.store,
+		Notifier: notifier,
+		Now:      sh.now,
+		Logger:   sh.log,
+		OnOpen:   sh.metrics.StreamOpened,
+		OnClose:  sh.metrics.StreamClosed,
+	})
+	if err != nil {
+		sh.store.Close()
+		return nil, err
+	}
 	g := &Gateway{sh: sh}
 	set, err := g.build(cfg, nil)
 	if err != nil {
+		sh.streams.Close()
 		sh.store.Close()
 		return nil, err
 	}
@@ -244,6 +266,23 @@ func openStore(cfg *Config, now func() time.Time) (store.Store, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("gatehouse: unknown session store %q", cfg.Session.Store)
+}
+
+// streamNotifier returns the channel that carries ended sessions to the
+// other replicas sharing st: Redis pub/sub for the Redis store the gateway
+// opened, LISTEN/NOTIFY for PostgreSQL, none for a store of one process.
+func streamNotifier(st store.Store, cfg *Config) (streams.Notifier, error) {
+	if o, ok := st.(*ownedRedis); ok {
+		return streams.NewRedisNotifier(o.client, cfg.Redis.KeyPrefix), nil
+	}
+	if cfg.Session.Store == config.StorePostgres && cfg.Postgres.DSN != "" {
+		n, err := streams.NewPostgresNotifier(cfg.Postgres.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("gatehouse: %w", err)
+		}
+		return n, nil
+	}
+	return nil, nil
 }
 
 // ownedRedis is a Redis store whose client the Gateway created and closes.
@@ -333,6 +372,7 @@ func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
 // Close releases the Gateway's store. In-flight requests should be drained
 // first (http.Server.Shutdown).
 func (g *Gateway) Close() error {
+	g.sh.streams.Close()
 	return g.sh.store.Close()
 }
 

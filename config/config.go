@@ -157,6 +157,10 @@ type Session struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AbsoluteTimeout ends a session this long after login. Default 8h.
 	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// MaxPerUser caps the sessions one user (issuer and subject) holds in
+	// this app: a sign-in beyond it ends the user's least recently used
+	// session, so one account cannot fill the store. Default 50.
+	MaxPerUser int `yaml:"max_per_user"`
 	// CookieName names the session cookie; it must start with "__Host-".
 	// Default "__Host-gatehouse".
 	CookieName string `yaml:"cookie_name"`
@@ -188,6 +192,11 @@ type BFF struct {
 	// (the bff:* entries are always returned). Default: all ID token claims
 	// except protocol ones (nonce, at_hash, c_hash).
 	UserClaims []string `yaml:"user_claims"`
+	// Diagnostics serves <prefix>/diagnostics to loopback callers: the
+	// session's claims, token metadata (never a token), the route table and
+	// the provider's discovery summary. Development only: it MUST NOT be on
+	// in production. Default false.
+	Diagnostics bool `yaml:"diagnostics"`
 }
 
 // Route is one API prefix proxied to an upstream.

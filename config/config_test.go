@@ -44,6 +44,7 @@ routes: [ { prefix: /api/, upstream: http://127.0.0.1:9001 } ]
 		{"idle", cfg.Session.IdleTimeout, 30 * time.Minute},
 		{"absolute", cfg.Session.AbsoluteTimeout, 8 * time.Hour},
 		{"cookie", cfg.Session.CookieName, "__Host-gatehouse"},
+		{"max per user", cfg.Session.MaxPerUser, 50},
 		{"same_site", cfg.Session.SameSite, "lax"},
 		{"route token", string(cfg.Routes[0].Token), "user"},
 		{"bolt path", cfg.Session.BoltPath, "./gatehouse.db"},
@@ -123,6 +124,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Routes = append(c.Routes, Route{Prefix: "/api/", Upstream: "ftp://x", Token: "bearer"})
 	c.OIDC.SigningAlgs = []string{"HS256"}
 	c.Session.IdleTimeout = 9 * time.Hour
+	c.Session.MaxPerUser = -1
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config accepted")
@@ -131,12 +133,12 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		n = len(j.Unwrap())
 	}
-	for _, want := range []string{"plain http on a non-loopback host", "client_secret", "__Host-", "session.keys is required", "appears twice", "ftp://x", `"bearer"`, "HS256", "idle_timeout"} {
+	for _, want := range []string{"plain http on a non-loopback host", "client_secret", "__Host-", "session.keys is required", "appears twice", "ftp://x", `"bearer"`, "HS256", "idle_timeout", "max_per_user"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
 	}
-	if n < 9 {
+	if n < 10 {
 		t.Errorf("got %d problems, want every one reported at once", n)
 	}
 }

@@ -373,6 +373,9 @@ func (c *Config) SetDefaults() {
 	if c.Session.AbsoluteTimeout == 0 {
 		c.Session.AbsoluteTimeout = max(8*time.Hour, c.Session.IdleTimeout)
 	}
+	if c.Session.MaxPerUser == 0 {
+		c.Session.MaxPerUser = 50
+	}
 	setDefault(&c.Session.CookieName, "__Host-gatehouse")
 	setDefault(&c.Session.SameSite, "lax")
 

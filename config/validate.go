@@ -205,6 +205,9 @@ func (c *Config) validateOne() error {
 	} else if c.Session.IdleTimeout > c.Session.AbsoluteTimeout {
 		p.add("session.idle_timeout (%s) must not exceed session.absolute_timeout (%s)", c.Session.IdleTimeout, c.Session.AbsoluteTimeout)
 	}
+	if c.Session.MaxPerUser < 1 {
+		p.add("session.max_per_user (%d) must be at least 1", c.Session.MaxPerUser)
+	}
 	if !strings.HasPrefix(c.Session.CookieName, "__Host-") || len(c.Session.CookieName) == len("__Host-") {
 		p.add("session.cookie_name %q must start with __Host- (RFC 6265bis cookie prefix)", c.Session.CookieName)
 	} else if !validToken(c.Session.CookieName) {

@@ -74,7 +74,10 @@ type Store interface {
 	Create(ctx context.Context, rec *Record) error
 	// Update replaces the live record under rec.Key. When it is gone or
 	// expired, Update stores nothing and returns ErrNotFound: an ended
-	// session is never brought back.
+	// session is never brought back. A nil rec.Data keeps the stored Data
+	// and moves only the other fields, in one atomic step: a session read
+	// and written back to slide its deadline never puts back the tokens a
+	// refresh saved in between.
 	Update(ctx context.Context, rec *Record) error
 	// Delete removes the record under key. A missing record is no error.
 	Delete(ctx context.Context, key string) error

@@ -187,8 +187,7 @@ func (h *handler) authorized(r *http.Request) bool {
 // tokenHash, or, with no token configured, comes from loopback.
 func authorized(r *http.Request, token string, tokenHash [sha256.Size]byte) bool {
 	if token == "" {
-		ap, err := netip.ParseAddrPort(r.RemoteAddr)
-		return err == nil && ap.Addr().Unmap().IsLoopback()
+		return httpx.FromLoopback(r)
 	}
 	scheme, presented, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	// RFC 7235 §2.1: the scheme name is case-insensitive.

@@ -82,6 +82,26 @@ func (d *doctor) backchannel(m provider.Metadata) {
 	}
 }
 
+// frontchannel: OpenID Connect Front-Channel Logout 1.0 §3 (discovery)
+// and §2 (registration). Gatehouse ends sessions by iss and sid, so it
+// needs frontchannel_logout_session_required.
+func (d *doctor) frontchannel(m provider.Metadata) {
+	uri := strings.TrimSuffix(d.cfg.Server.PublicURL, "/") + d.cfg.BFF.Prefix + "/frontchannel"
+	switch {
+	case !m.FrontchannelLogoutSupported:
+		d.add(Info, "frontchannel_logout",
+			"the provider does not advertise frontchannel_logout_supported: it cannot end Gatehouse sessions from its logout page's iframes",
+			"nothing to change; back-channel logout is the stronger way to hear of logouts at the provider")
+	case !m.FrontchannelLogoutSessionSupported:
+		d.add(Warn, "frontchannel_logout",
+			"the provider supports front-channel logout but not frontchannel_logout_session_supported: without iss and sid in the iframe URL, Gatehouse ends nothing",
+			"use back-channel logout instead, or enable iss and sid for front-channel logout at the provider and register "+uri)
+	default:
+		d.addf(Pass, "frontchannel_logout", "",
+			"the provider supports front-channel logout with iss and sid; register %s as this client's frontchannel_logout_uri with frontchannel_logout_session_required: true", uri)
+	}
+}
+
 // revocation: RFC 7009; Duende-compatible logout revokes the refresh token.
 func (d *doctor) revocation(m provider.Metadata) {
 	revoke := d.cfg.OIDC.RevokesOnLogout()

@@ -335,6 +335,7 @@ func (d *doctor) provider(ctx context.Context) {
 	d.prompt(m)
 	d.issParam(m)
 	d.backchannel(m)
+	d.frontchannel(m)
 	d.revocation(m)
 	d.endSession(m)
 	d.dpop(m)

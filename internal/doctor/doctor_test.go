@@ -118,11 +118,14 @@ func TestGoodSetupPasses(t *testing.T) {
 	if r.ExitCode() != 0 {
 		t.Fatalf("exit code %d for a good setup:\n%s", r.ExitCode(), dump(r))
 	}
-	for _, id := range []string{"config", "discovery", "clock", "pkce", "prompt", "iss_parameter", "backchannel_logout", "revocation",
+	for _, id := range []string{"config", "discovery", "clock", "pkce", "prompt", "iss_parameter", "backchannel_logout", "frontchannel_logout", "revocation",
 		"end_session", "refresh_tokens", "auth_method", "signing_algs", "jwks", "cookie", "tls", "keys", "admin", "store"} {
 		if c, ok := r.Find(id); !ok || c.Status != doctor.Pass {
 			t.Errorf("check %s = %+v, want PASS", id, c)
 		}
+	}
+	if c, _ := r.Find("frontchannel_logout"); !strings.Contains(c.Message, publicURL+"/bff/frontchannel") || !strings.Contains(c.Message, "frontchannel_logout_session_required") {
+		t.Errorf("frontchannel_logout = %+v, want the URI to register with frontchannel_logout_session_required", c)
 	}
 	c, _ := r.Find("redirect_uri")
 	if c.Status != doctor.Info || !strings.Contains(c.Message, publicURL+"/bff/callback") {
@@ -177,6 +180,10 @@ func TestFindings(t *testing.T) {
 			id: "backchannel_logout", want: doctor.Warn, says: "no sid"},
 		{name: "no back-channel logout", rw: rewriter{discovery: func(d map[string]any) { d["backchannel_logout_supported"] = false }},
 			id: "backchannel_logout", want: doctor.Warn, says: "backchannel_logout_supported"},
+		{name: "front-channel logout without sid", op: []hostileop.Option{hostileop.WithSID(false)},
+			id: "frontchannel_logout", want: doctor.Warn, says: "frontchannel_logout_session_supported"},
+		{name: "no front-channel logout", rw: rewriter{discovery: func(d map[string]any) { d["frontchannel_logout_supported"] = false }},
+			id: "frontchannel_logout", want: doctor.Info, says: "frontchannel_logout_supported"},
 		{name: "offline_access not requested", change: func(s *setup) { s.lines["oidc"] += ", scopes: [openid, profile]" },
 			id: "refresh_tokens", want: doctor.Warn, says: "lacks offline_access"},
 		{name: "offline_access not supported", rw: rewriter{discovery: func(d map[string]any) { d["scopes_supported"] = []string{"openid", "profile"} }},
@@ -199,6 +206,8 @@ func TestFindings(t *testing.T) {
 			id: "admin", want: doctor.Pass},
 		{name: "admin on the network", change: func(s *setup) { s.lines["admin"] = "listen: \"0.0.0.0:9090\", token: an-admin-token" },
 			id: "admin", want: doctor.Warn, says: "reachable from the network"},
+		{name: "diagnostics on", change: func(s *setup) { s.extra += "bff: { diagnostics: true }\n" },
+			id: "diagnostics", want: doctor.Warn, says: "development only"},
 		{name: "memory store", change: func(s *setup) { s.lines["session"] = "store: memory" },
 			id: "store", want: doctor.Warn, says: "development only"},
 		{name: "bolt directory missing", change: func(s *setup) {

@@ -32,6 +32,7 @@ func (d *doctor) local() {
 	d.keys()
 	d.admin()
 	d.routes()
+	d.diagnostics()
 }
 
 // uris lists what to register at the provider for one app.
@@ -306,4 +307,14 @@ func redactRedis(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// diagnostics warns of the development-only diagnostics endpoint.
+func (d *doctor) diagnostics() {
+	if !d.cfg.BFF.Diagnostics {
+		return
+	}
+	d.addf(Warn, "diagnostics", "set bff.diagnostics: false anywhere but a developer's machine",
+		"bff.diagnostics is on: %s/diagnostics shows loopback callers the session's claims, token metadata, the routes and the provider's settings; development only",
+		d.cfg.BFF.Prefix)
 }

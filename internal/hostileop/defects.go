@@ -247,6 +247,7 @@ func (p *Provider) issueIDToken(g *grant, clientID string, withNonce bool) (stri
 		return "", err
 	}
 	p.idTokens[raw] = clientID
+	p.idTokenSIDs[raw] = g.sid
 	p.issued = append(p.issued, raw)
 	return raw, nil
 }

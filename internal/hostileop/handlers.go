@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"html/template"
 	"maps"
 	"net/http"
 	"net/url"
@@ -71,26 +72,28 @@ func (p *Provider) newGrantLocked(clientID, nonce, scope string) *grant {
 }
 
 type discoveryDoc struct {
-	Issuer                            string   `json:"issuer"`
-	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	JWKSURI                           string   `json:"jwks_uri"`
-	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
-	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
-	EndSessionEndpoint                string   `json:"end_session_endpoint,omitempty"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	SubjectTypesSupported             []string `json:"subject_types_supported"`
-	ScopesSupported                   []string `json:"scopes_supported"`
-	GrantTypesSupported               []string `json:"grant_types_supported"`
-	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
-	PromptValuesSupported             []string `json:"prompt_values_supported,omitempty"`
-	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported"`
-	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
-	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
-	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
-	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	Issuer                             string   `json:"issuer"`
+	AuthorizationEndpoint              string   `json:"authorization_endpoint"`
+	TokenEndpoint                      string   `json:"token_endpoint"`
+	JWKSURI                            string   `json:"jwks_uri"`
+	UserinfoEndpoint                   string   `json:"userinfo_endpoint"`
+	RevocationEndpoint                 string   `json:"revocation_endpoint,omitempty"`
+	EndSessionEndpoint                 string   `json:"end_session_endpoint,omitempty"`
+	ResponseTypesSupported             []string `json:"response_types_supported"`
+	SubjectTypesSupported              []string `json:"subject_types_supported"`
+	ScopesSupported                    []string `json:"scopes_supported"`
+	GrantTypesSupported                []string `json:"grant_types_supported"`
+	CodeChallengeMethodsSupported      []string `json:"code_challenge_methods_supported,omitempty"`
+	PromptValuesSupported              []string `json:"prompt_values_supported,omitempty"`
+	IssParameterSupported              bool     `json:"authorization_response_iss_parameter_supported"`
+	BackchannelLogoutSupported         bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported  bool     `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported        bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool     `json:"frontchannel_logout_session_supported"`
+	IDTokenSigningAlgValuesSupported   []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported  []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods      []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	DPoPSigningAlgValuesSupported      []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // handleDiscovery serves OpenID Connect Discovery 1.0 §4.
@@ -98,22 +101,24 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.stats.Discovery++
 	doc := discoveryDoc{
-		Issuer:                            p.URL,
-		AuthorizationEndpoint:             p.URL + "/authorize",
-		TokenEndpoint:                     p.URL + "/token",
-		JWKSURI:                           p.URL + "/jwks",
-		UserinfoEndpoint:                  p.URL + "/userinfo",
-		ResponseTypesSupported:            []string{"code"},
-		SubjectTypesSupported:             []string{"public"},
-		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
-		GrantTypesSupported:               []string{"authorization_code", "refresh_token", "client_credentials"},
-		CodeChallengeMethodsSupported:     slices.Clone(p.challenge),
-		PromptValuesSupported:             slices.Clone(p.prompts),
-		IssParameterSupported:             p.issParam == IssParamCorrect || p.issParam == IssParamWrong || p.issParam == IssParamMissing,
-		BackchannelLogoutSupported:        true,
-		BackchannelLogoutSessionSupported: p.withSID,
-		IDTokenSigningAlgValuesSupported:  []string{"RS256"},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		Issuer:                             p.URL,
+		AuthorizationEndpoint:              p.URL + "/authorize",
+		TokenEndpoint:                      p.URL + "/token",
+		JWKSURI:                            p.URL + "/jwks",
+		UserinfoEndpoint:                   p.URL + "/userinfo",
+		ResponseTypesSupported:             []string{"code"},
+		SubjectTypesSupported:              []string{"public"},
+		ScopesSupported:                    []string{"openid", "profile", "email", "offline_access"},
+		GrantTypesSupported:                []string{"authorization_code", "refresh_token", "client_credentials"},
+		CodeChallengeMethodsSupported:      slices.Clone(p.challenge),
+		PromptValuesSupported:              slices.Clone(p.prompts),
+		IssParameterSupported:              p.issParam == IssParamCorrect || p.issParam == IssParamWrong || p.issParam == IssParamMissing,
+		BackchannelLogoutSupported:         true,
+		BackchannelLogoutSessionSupported:  p.withSID,
+		FrontchannelLogoutSupported:        true,
+		FrontchannelLogoutSessionSupported: p.withSID,
+		IDTokenSigningAlgValuesSupported:   []string{"RS256"},
+		TokenEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 	}
 	if p.discoveryIssuer != "" {
 		doc.Issuer = p.discoveryIssuer
@@ -683,7 +688,12 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	hintClient, known := p.idTokens[hint]
 	p.stats.EndSessions = append(p.stats.EndSessions, EndSessionRequest{Params: cloneValues(q), IDTokenHintKnown: hint != "" && known})
 	target := q.Get("post_logout_redirect_uri")
+	frames := p.frontchannelFramesLocked(p.idTokenSIDs[hint])
 	if target == "" {
+		if len(frames) > 0 {
+			writeLogoutPage(w, frames, "")
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("signed out\n"))
 		return
@@ -711,7 +721,54 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		uq.Set("state", state)
 		u.RawQuery = uq.Encode()
 	}
+	if len(frames) > 0 {
+		writeLogoutPage(w, frames, u.String())
+		return
+	}
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// frontchannelFramesLocked returns the front-channel logout URLs of every
+// client registered with one, each with iss and sid (Front-Channel Logout
+// 1.0 §2, §4: the OP renders them for the RPs of the ended session).
+func (p *Provider) frontchannelFramesLocked(sid string) []string {
+	if sid == "" {
+		return nil
+	}
+	var out []string
+	for _, c := range p.clients {
+		if c.FrontchannelLogoutURI == "" {
+			continue
+		}
+		u, err := url.Parse(c.FrontchannelLogoutURI)
+		if err != nil {
+			continue
+		}
+		q := u.Query()
+		q.Set("iss", p.URL)
+		q.Set("sid", sid)
+		u.RawQuery = q.Encode()
+		out = append(out, u.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// logoutPage is the end_session page with the RPs' front-channel iframes
+// and a link onwards.
+var logoutPage = template.Must(template.New("logout").Parse(`<!doctype html>
+<title>Signing out</title>
+{{range .Frames}}<iframe src="{{.}}" width="0" height="0"></iframe>
+{{end}}{{if .Next}}<a id="next" href="{{.Next}}">Continue</a>{{else}}<p>signed out</p>{{end}}
+`))
+
+func writeLogoutPage(w http.ResponseWriter, frames []string, next string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	logoutPage.Execute(w, struct {
+		Frames []string
+		Next   string
+	}{frames, next})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

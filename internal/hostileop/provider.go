@@ -44,6 +44,9 @@ type Client struct {
 	RedirectURIs []string
 	// PostLogoutRedirectURIs are the URIs end_session may redirect to.
 	PostLogoutRedirectURIs []string
+	// FrontchannelLogoutURI, when set, is loaded in an iframe of the
+	// end_session page with iss and sid (Front-Channel Logout 1.0 §2).
+	FrontchannelLogoutURI string
 }
 
 // Option configures a Provider in New.
@@ -84,6 +87,19 @@ func WithClientKey(id string, key jose.JSONWebKey) Option {
 func WithPostLogoutRedirectURIs(clientID string, uris ...string) Option {
 	return func(c *config) {
 		c.postLogout[clientID] = append(c.postLogout[clientID], uris...)
+	}
+}
+
+// WithFrontchannelLogoutURI registers the client's frontchannel_logout_uri
+// (with frontchannel_logout_session_required): end_session then renders an
+// iframe of uri with iss and the ended session's sid before it continues.
+func WithFrontchannelLogoutURI(clientID, uri string) Option {
+	return func(c *config) {
+		for _, cl := range c.clients {
+			if cl.ID == clientID {
+				cl.FrontchannelLogoutURI = uri
+			}
+		}
 	}
 }
 
@@ -151,7 +167,9 @@ type Provider struct {
 	access   map[string]*accessToken
 	refresh  map[string]*refreshToken
 	idTokens map[string]string // raw ID token → client id
-	issued   []string
+	// idTokenSIDs maps a raw ID token to its sid, for front-channel logout.
+	idTokenSIDs map[string]string
+	issued      []string
 	// assertionIDs are the jti of accepted client assertions (single use).
 	assertionIDs map[string]bool
 	// exchanges are the RFC 8693 token exchanges answered.
@@ -198,6 +216,7 @@ func New(tb testing.TB, opts ...Option) *Provider {
 		access:         map[string]*accessToken{},
 		refresh:        map[string]*refreshToken{},
 		idTokens:       map[string]string{},
+		idTokenSIDs:    map[string]string{},
 	}
 	for _, c := range cfg.clients {
 		c.PostLogoutRedirectURIs = append(c.PostLogoutRedirectURIs, cfg.postLogout[c.ID]...)

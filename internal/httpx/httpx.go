@@ -17,9 +17,11 @@ type requestIDKey struct{}
 
 // NewRequestID returns a random request id.
 func NewRequestID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	var b [12]byte
+	var out [16]byte
+	rand.Read(b[:])
+	base64.RawURLEncoding.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 // WithRequestID returns a context carrying id.

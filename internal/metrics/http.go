@@ -46,10 +46,40 @@ func (m *Metrics) Serve(route string, w http.ResponseWriter, r *http.Request, se
 	sw := httpx.NewRecorder(w)
 	serve(sw, r)
 	code := sw.StatusCode()
-	m.requests.WithLabelValues(route, method(r.Method), strconv.Itoa(code)).Inc()
+	m.requests.WithLabelValues(route, method(r.Method), statusLabel(code)).Inc()
 	if code != http.StatusSwitchingProtocols {
 		m.requestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}
+}
+
+// statusLabel is the code label, without an allocation for the common
+// codes.
+func statusLabel(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusNoContent:
+		return "204"
+	case http.StatusSwitchingProtocols:
+		return "101"
+	case http.StatusFound:
+		return "302"
+	case http.StatusNotModified:
+		return "304"
+	case http.StatusBadRequest:
+		return "400"
+	case http.StatusUnauthorized:
+		return "401"
+	case http.StatusForbidden:
+		return "403"
+	case http.StatusNotFound:
+		return "404"
+	case http.StatusBadGateway:
+		return "502"
+	case http.StatusServiceUnavailable:
+		return "503"
+	}
+	return strconv.Itoa(code)
 }
 
 // method bounds the method label: request methods are client-chosen.

@@ -33,6 +33,8 @@ type Metrics struct {
 	rateLimited     *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
 	policyDenied    *prometheus.CounterVec
+	streamsOpen     prometheus.Gauge
+	streamsClosed   *prometheus.CounterVec
 }
 
 // Option configures New.
@@ -124,6 +126,14 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 			Name: "gatehouse_policy_denied_total",
 			Help: "API requests refused by a route's require conditions, by route and reason.",
 		}, []string{"route", "reason"}),
+		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_streams_open",
+			Help: "Upgraded (WebSocket) and streaming responses open for a session on this replica.",
+		}),
+		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_streams_closed_total",
+			Help: "Streams closed, by reason: the reason their session ended, or done when the stream ended by itself.",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -132,6 +142,7 @@ func New(reg prometheus.Registerer, opts ...Option) (*Metrics, error) {
 		m.requests, m.requestDuration, m.inFlight, m.sessionsStarted, m.sessionsEnded, m.refreshes,
 		m.providerCalls, m.providerErrors, m.storeCalls, m.storeErrors, m.csrfRejected, m.leaksBlocked, m.rateLimited, m.reloads,
 		m.policyDenied,
+		m.streamsOpen, m.streamsClosed,
 	}
 	if o.activeSessions != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -171,6 +182,25 @@ func (m *Metrics) SessionEnded(reason string) {
 		return
 	}
 	m.sessionsEnded.WithLabelValues(reason).Inc()
+}
+
+// StreamOpened counts a stream opened for a session.
+func (m *Metrics) StreamOpened() {
+	if m == nil {
+		return
+	}
+	m.streamsOpen.Inc()
+}
+
+// StreamClosed counts a stream closed for reason: its session's end reason
+// ("logout", "idle", ...), "ended" when a re-check found the session gone,
+// or "done" when the stream ended by itself.
+func (m *Metrics) StreamClosed(reason string) {
+	if m == nil {
+		return
+	}
+	m.streamsOpen.Dec()
+	m.streamsClosed.WithLabelValues(reason).Inc()
 }
 
 // Refresh counts an access token refresh with its outcome (such as "ok",

@@ -66,6 +66,9 @@ func touchAll(m *Metrics) {
 	m.CSRFRejected("header")
 	m.LeakBlocked()
 	m.RateLimited("bff_login")
+	m.StreamOpened()
+	m.StreamOpened()
+	m.StreamClosed("logout")
 }
 
 func TestExpositionMatchesGolden(t *testing.T) {

@@ -62,7 +62,10 @@ type Metadata struct {
 	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported"`
 	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
-	DPoPSigningAlgValuesSupported     []string `json:"dpop_signing_alg_values_supported"`
+	// Front-Channel Logout 1.0 §3.
+	FrontchannelLogoutSupported        bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool     `json:"frontchannel_logout_session_supported"`
+	DPoPSigningAlgValuesSupported      []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // Provider is a discovered OpenID provider together with Gatehouse's client

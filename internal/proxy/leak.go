@@ -35,12 +35,15 @@ type leakScanner struct {
 }
 
 func newLeakScanner(res *http.Response, token string, onHit func()) *leakScanner {
+	// One allocation holds the token's bytes and the hold buffer.
+	buf := make([]byte, len(token), 2*len(token))
+	copy(buf, token)
 	return &leakScanner{
 		body:  res.Body,
 		res:   res,
-		token: []byte(token),
+		token: buf[:len(token):len(token)],
 		onHit: onHit,
-		hold:  make([]byte, 0, len(token)),
+		hold:  buf[len(token):len(token)],
 	}
 }
 

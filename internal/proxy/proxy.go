@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -80,12 +79,15 @@ type Proxy struct {
 	byRoute        map[*Route]*entry
 	trustedProxies []netip.Prefix
 	publicURL      *url.URL
-	stripCookie    func(string) bool
-	requestID      string // canonical header name
-	requestIDFold  string // lower-case form for foldEqual
-	log            *slog.Logger
-	leakGuard      bool
-	onLeak         func()
+	// forwardedProto and forwardedHost are the X-Forwarded-Proto and
+	// -Host values, the same for every request (len == cap: see rewrite).
+	forwardedProto, forwardedHost []string
+	stripCookie                   func(string) bool
+	requestID                     string // canonical header name
+	requestIDFold                 string // lower-case form for foldEqual
+	log                           *slog.Logger
+	leakGuard                     bool
+	onLeak                        func()
 }
 
 type entry struct {
@@ -119,6 +121,8 @@ func New(routes []Route, opts Options) (*Proxy, error) {
 	var errs []error
 	if u := opts.PublicURL; u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, errors.New("proxy: public url must be an absolute http(s) url"))
+	} else {
+		p.forwardedProto, p.forwardedHost = []string{u.Scheme}, []string{u.Host}
 	}
 	switch {
 	case opts.CookiePrefix != "" && opts.StripCookie != nil:
@@ -401,12 +405,19 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 	out.URL.Path, out.URL.RawPath = x.path, x.raw
 	pr.SetURL(e.Upstream)
 
+	// One backing array for the values set per request; each header gets a
+	// full slice of it, so an append elsewhere copies instead of writing
+	// into a neighbour. The values fixed for the proxy are shared the same
+	// way.
+	vals := make([]string, 3)
 	if xff := p.forwardedFor(pr.In); xff != "" {
-		out.Header["X-Forwarded-For"] = []string{xff}
+		vals[0] = xff
+		out.Header["X-Forwarded-For"] = vals[0:1:1]
 	}
-	out.Header["X-Forwarded-Proto"] = []string{p.publicURL.Scheme}
-	out.Header["X-Forwarded-Host"] = []string{p.publicURL.Host}
-	out.Header[p.requestID] = []string{x.requestID}
+	out.Header["X-Forwarded-Proto"] = p.forwardedProto
+	out.Header["X-Forwarded-Host"] = p.forwardedHost
+	vals[1] = x.requestID
+	out.Header[p.requestID] = vals[1:2:2]
 	delete(out.Header, "Dpop")
 	switch {
 	case x.token != "" && x.proof != nil:
@@ -417,7 +428,8 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 			out.Header["Dpop"] = []string{proof}
 		}
 	case x.token != "":
-		out.Header["Authorization"] = []string{"Bearer " + x.token}
+		vals[2] = "Bearer " + x.token
+		out.Header["Authorization"] = vals[2:3:3]
 	}
 	for k, vs := range x.headers {
 		out.Header[k] = vs
@@ -445,7 +457,7 @@ func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
 			res.Body = newLeakScanner(res, x.token, func() { x.leakInBody = true })
 		}
 	}
-	if ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); ct == "text/event-stream" {
+	if isEventStream(res.Header.Get("Content-Type")) {
 		http.NewResponseController(x.w).SetWriteDeadline(time.Time{})
 		if x.guard != nil {
 			x.guard.eager = true
@@ -490,4 +502,11 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// isEventStream reports whether a Content-Type names text/event-stream,
+// with or without parameters, in any case (RFC 9110 §8.3.1).
+func isEventStream(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
 }

@@ -918,3 +918,18 @@ func TestIdentityHeadersOnlyFromCredential(t *testing.T) {
 		t.Errorf("X-Team-Id = %q, want t-42", got.Header.Get("X-Team-Id"))
 	}
 }
+
+func TestIsEventStream(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/event-stream":                true,
+		"Text/Event-Stream; charset=utf-8": true,
+		" text/event-stream ;x=y":          true,
+		"text/event-streams":               false,
+		"application/json":                 false,
+		"":                                 false,
+	} {
+		if got := isEventStream(ct); got != want {
+			t.Errorf("isEventStream(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}

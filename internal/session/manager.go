@@ -60,6 +60,10 @@ type Options struct {
 	AbsoluteTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxPerUser, when positive, caps the live sessions of one user
+	// (issuer and subject) in this app: Create ends the least recently
+	// used ones beyond it, with reason "max_per_user".
+	MaxPerUser int
 	// OnEnd, when set, is called after sessions have been ended, with their
 	// store keys and the reason ("logout", "idle", "absolute",
 	// "backchannel", ...). Every end of a session passes here.
@@ -134,7 +138,12 @@ func NewID() string {
 // Create stores s as a new session under a fresh random id and returns the
 // cookie value that names it. Create never reuses an id the browser sent, so
 // a planted pre-login cookie cannot fix the session (OWASP ASVS V3.2.1).
+// With MaxPerUser set, it first ends the user's least recently used
+// sessions that would exceed the cap, so one account cannot fill the store.
 func (m *Manager) Create(ctx context.Context, s *Session) (string, error) {
+	if err := m.makeRoom(ctx, s.Issuer, s.Subject); err != nil {
+		return "", err
+	}
 	now := m.opts.Now()
 	id := NewID()
 	s.Key = KeyOf(id)
@@ -152,6 +161,32 @@ func (m *Manager) Create(ctx context.Context, s *Session) (string, error) {
 		return "", fmt.Errorf("session: create: %w", err)
 	}
 	return id, nil
+}
+
+// makeRoom ends the user's least recently used sessions (by LastSeen) until
+// one more fits under MaxPerUser. A store that cannot list them fails the
+// creation: the cap is not skipped.
+func (m *Manager) makeRoom(ctx context.Context, issuer, subject string) error {
+	if m.opts.MaxPerUser <= 0 || issuer == "" || subject == "" {
+		return nil
+	}
+	live, err := m.List(ctx, store.Filter{Issuer: issuer, Subject: subject})
+	if err != nil {
+		return err
+	}
+	extra := len(live) - m.opts.MaxPerUser + 1
+	if extra <= 0 {
+		return nil
+	}
+	slices.SortFunc(live, func(a, b *Session) int {
+		return cmp.Or(a.LastSeen.Compare(b.LastSeen), a.CreatedAt.Compare(b.CreatedAt))
+	})
+	for _, old := range live[:extra] {
+		if err := m.EndKey(ctx, old.Key, "max_per_user"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Save writes back a changed session (new tokens, for example). It returns
@@ -249,9 +284,10 @@ func (m *Manager) LoadKey(ctx context.Context, key string, slide bool) (*Session
 		return nil, ErrExpired
 	}
 	if slide && now.Sub(s.LastSeen) >= m.touchInterval() {
-		// The sealed data is unchanged: only the deadlines move.
+		// Only the deadlines move: a nil Data keeps what is stored, which
+		// may be newer than what was read (a refresh on another request).
 		s.LastSeen = now
-		rec.LastSeen, rec.ExpiresAt = now, s.ExpiresAt(m.opts.IdleTimeout)
+		rec.LastSeen, rec.ExpiresAt, rec.Data = now, s.ExpiresAt(m.opts.IdleTimeout), nil
 		err := m.opts.Store.Update(ctx, rec)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrNoSession

@@ -137,3 +137,63 @@ func TestMalformedCookies(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateBeyondMaxPerUserEndsLeastRecentlyUsed(t *testing.T) {
+	c := testkit.NewClock(time.Unix(1_800_000_000, 0))
+	st := memstore.New(memstore.Options{Now: c.Now, SweepInterval: -1})
+	t.Cleanup(func() { st.Close() })
+	type end struct {
+		keys   []string
+		reason string
+	}
+	var ends []end
+	m, err := session.NewManager(session.Options{
+		Store: st, Ring: seal.Ephemeral(), CookieName: "__Host-test",
+		IdleTimeout: 10 * time.Minute, AbsoluteTimeout: time.Hour, Now: c.Now, MaxPerUser: 3,
+		OnEnd: func(_ context.Context, keys []string, reason string) { ends = append(ends, end{keys, reason}) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		id, err := m.Create(ctx, &session.Session{Issuer: "https://op", Subject: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		c.Advance(time.Minute)
+	}
+	// The first session is used again, so the second is the least
+	// recently used one.
+	if _, err := m.Load(ctx, request(ids[0]), true); err != nil {
+		t.Fatal(err)
+	}
+	other, err := m.Create(ctx, &session.Session{Issuer: "https://op", Subject: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ends) != 0 {
+		t.Fatalf("another user's sign-in ended %v", ends)
+	}
+	fourth, err := m.Create(ctx, &session.Session{Issuer: "https://op", Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ends) != 1 || ends[0].reason != "max_per_user" || len(ends[0].keys) != 1 || ends[0].keys[0] != session.KeyOf(ids[1]) {
+		t.Fatalf("ends = %+v, want the second session ended with reason max_per_user", ends)
+	}
+	for _, id := range []string{ids[0], ids[2], fourth, other} {
+		if _, err := m.Load(ctx, request(id), false); err != nil {
+			t.Errorf("session kept under the cap: %v", err)
+		}
+	}
+	if _, err := m.Load(ctx, request(ids[1]), false); !errors.Is(err, session.ErrNoSession) {
+		t.Errorf("least recently used session: %v, want ended", err)
+	}
+	live, err := m.List(ctx, store.Filter{Issuer: "https://op", Subject: "alice"})
+	if err != nil || len(live) != 3 {
+		t.Errorf("alice holds %d sessions (%v), want 3", len(live), err)
+	}
+}

@@ -219,6 +219,11 @@ func (s *boltStore) Update(ctx context.Context, rec *store.Record) error {
 		if !live(old, now) {
 			return store.ErrNotFound
 		}
+		if rec.Data == nil {
+			r := *rec
+			r.Data = old.Data
+			rec = &r
+		}
 		if _, err := removeRecord(tx, rec.Key); err != nil {
 			return err
 		}

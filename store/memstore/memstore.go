@@ -136,6 +136,9 @@ func (s *memStore) Update(ctx context.Context, rec *store.Record) error {
 	if !live(old, now) {
 		return store.ErrNotFound
 	}
+	if c.Data == nil {
+		c.Data = old.Data
+	}
 	s.unindex(old)
 	s.put(c)
 	return nil

@@ -301,10 +301,15 @@ func (s *pgStore) Create(ctx context.Context, rec *store.Record) error {
 func (s *pgStore) Update(ctx context.Context, rec *store.Record) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	args := append(recordArgs(rec), s.now())
+	if rec.Data == nil {
+		// Keep the stored data: $8 is NULL, and COALESCE keeps the column.
+		args[7] = nil
+	}
 	tag, err := s.pool.Exec(ctx,
 		"UPDATE "+s.sessions+" SET app = $2, issuer = $3, subject = $4, sid = $5,"+
-			" last_seen = $6, expires_at = $7, data = $8 WHERE key = $1 AND expires_at > $9",
-		append(recordArgs(rec), s.now())...)
+			" last_seen = $6, expires_at = $7, data = COALESCE($8::bytea, data) WHERE key = $1 AND expires_at > $9",
+		args...)
 	if err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
 	}

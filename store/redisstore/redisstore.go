@@ -164,15 +164,15 @@ func (s *redisStore) putArgs(rec *store.Record) ([]string, []any) {
 		xi = indexHash(rec.Issuer, rec.SID)
 		keys = append(keys, s.sidKey(xi))
 	}
-	data := rec.Data
+	data, keep := rec.Data, "0"
 	if data == nil {
-		data = []byte{}
+		data, keep = []byte{}, "1"
 	}
 	return keys, []any{
 		s.prefix, rec.Key, nowMillis(s.now()),
 		rec.Issuer, rec.Subject, rec.SID,
 		formatTime(rec.LastSeen), formatTime(rec.ExpiresAt), rec.ExpiresAt.UnixMilli(),
-		data, ui, xi, rec.App,
+		data, ui, xi, rec.App, keep,
 	}
 }
 

@@ -33,12 +33,14 @@ end
 `
 
 // putRecord: KEYS = record, subject set[, sid set];
-// ARGV = prefix, key, now, iss, sub, sid, ls, exp, em, data, ui, xi, app.
+// ARGV = prefix, key, now, iss, sub, sid, ls, exp, em, data, ui, xi, app,
+// keep ("1": Update keeps the stored data; Create ignores it). put stores
+// data d.
 const putRecord = `
-local function put()
+local function put(d)
   local em = tonumber(ARGV[9])
   redis.call('HSET', KEYS[1], 'iss', ARGV[4], 'sub', ARGV[5], 'sid', ARGV[6],
-    'ls', ARGV[7], 'exp', ARGV[8], 'em', ARGV[9], 'd', ARGV[10], 'ui', ARGV[11], 'xi', ARGV[12],
+    'ls', ARGV[7], 'exp', ARGV[8], 'em', ARGV[9], 'd', d, 'ui', ARGV[11], 'xi', ARGV[12],
     'app', ARGV[13])
   redis.call('PEXPIREAT', KEYS[1], em)
   redis.call('SADD', KEYS[2], ARGV[2])
@@ -57,18 +59,20 @@ local old = redis.call('HMGET', KEYS[1], 'ui', 'xi')
 unindex(ARGV[2], old[1], old[2])
 redis.call('DEL', KEYS[1])
 if tonumber(ARGV[9]) <= tonumber(ARGV[3]) then return 0 end
-put()
+put(ARGV[10])
 return 1
 `)
 
 // updateScript replaces a live record. It returns 0, storing nothing, when
 // there is none.
 var updateScript = redis.NewScript(prelude + putRecord + `
-local old = redis.call('HMGET', KEYS[1], 'em', 'ui', 'xi')
+local old = redis.call('HMGET', KEYS[1], 'em', 'ui', 'xi', 'd')
 if not old[1] or tonumber(old[1]) <= tonumber(ARGV[3]) then return 0 end
+local d = ARGV[10]
+if ARGV[14] == '1' then d = old[4] or '' end
 unindex(ARGV[2], old[2], old[3])
 redis.call('DEL', KEYS[1])
-if tonumber(ARGV[9]) > tonumber(ARGV[3]) then put() end
+if tonumber(ARGV[9]) > tonumber(ARGV[3]) then put(d) end
 return 1
 `)
 

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateMovesIndexes", testUpdateMovesIndexes},
 		{"Touch", testTouch},
 		{"TouchNeverResurrects", testTouchNeverResurrects},
+		{"UpdateWithoutDataKeepsData", testUpdateWithoutDataKeepsData},
 		{"FilterByApp", testFilterByApp},
 		{"FilterBySubjectAndSID", testFilterBySubjectAndSID},
 		{"InvalidFilter", testInvalidFilter},
@@ -1036,4 +1037,36 @@ func testInvalidFilter(f *fixture) {
 	f.wantInvalid(store.Filter{Issuer: f.iss, App: "shop"})
 	f.wantInvalid(store.Filter{Subject: "alice", SID: "sid-1"})
 	f.wantRecord(f.mustGet(r.Key), r)
+}
+
+// testUpdateWithoutDataKeepsData: an Update with nil Data moves LastSeen
+// and ExpiresAt and keeps the stored Data, also when another Update wrote
+// new Data since the caller read the record (a slide racing a refresh).
+func testUpdateWithoutDataKeepsData(f *fixture) {
+	r := f.rec("slide", "alice", "sid-1", time.Hour)
+	f.create(clone(r))
+	read := f.mustGet(r.Key)
+	refreshed := clone(r)
+	refreshed.Data = []byte("sealed:refreshed:" + randHex(6))
+	if err := f.s.Update(f.ctx, clone(refreshed)); err != nil {
+		f.t.Fatalf("Update with data: %v", err)
+	}
+	slid := clone(read)
+	slid.Data = nil
+	slid.LastSeen = time.Now().Add(time.Minute)
+	slid.ExpiresAt = time.Now().Add(2 * time.Hour)
+	if err := f.s.Update(f.ctx, slid); err != nil {
+		f.t.Fatalf("Update without data: %v", err)
+	}
+	want := clone(refreshed)
+	want.LastSeen, want.ExpiresAt = slid.LastSeen, slid.ExpiresAt
+	f.wantRecord(f.mustGet(r.Key), want)
+	// It never brings an ended record back either.
+	if err := f.s.Delete(f.ctx, r.Key); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.s.Update(f.ctx, slid); !errors.Is(err, store.ErrNotFound) {
+		f.t.Errorf("Update without data of a deleted record = %v; want store.ErrNotFound", err)
+	}
+	f.wantGone(r.Key)
 }

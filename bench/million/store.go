@@ -1,0 +1,123 @@
+package main
+
+// Every use of a session store's own API by this program is in this file,
+// so that following a change of the store contract touches nothing else.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-bff/gatehouse/store"
+	"github.com/gatehouse-bff/gatehouse/store/boltstore"
+	"github.com/gatehouse-bff/gatehouse/store/memstore"
+	"github.com/gatehouse-bff/gatehouse/store/redisstore"
+	"github.com/redis/go-redis/v9"
+)
+
+// backend is an open session store and the ways this program measures it.
+type backend struct {
+	store store.Store
+	// space returns the bytes the store's data takes now (what "now"
+	// means depends on the store: heap, file size, Redis used_memory).
+	space func(ctx context.Context) (int64, error)
+	// spaceWhat names what space measures.
+	spaceWhat string
+	// sweepEvery is how often the store sweeps expired records by itself
+	// (0: the backend expires them continuously, as Redis does).
+	sweepEvery time.Duration
+	close      func() error
+}
+
+// openers open each store by name. A new backend is one entry.
+var openers = map[string]func(env storeEnv) (*backend, error){
+	// Each opener gives the store the sweep interval env.sweepEvery.
+	"memory": openMemory,
+	"bolt":   openBolt,
+	"redis":  openRedis,
+}
+
+// storeEnv is where stores keep their data.
+type storeEnv struct {
+	boltPath    string
+	redisURL    string
+	redisPrefix string
+	sweepEvery  time.Duration
+}
+
+func openMemory(env storeEnv) (*backend, error) {
+	s := memstore.New(memstore.Options{SweepInterval: env.sweepEvery})
+	return &backend{store: s, space: heapBytes, spaceWhat: "Go heap in use (after GC)", sweepEvery: env.sweepEvery, close: s.Close}, nil
+}
+
+func heapBytes(context.Context) (int64, error) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc), nil
+}
+
+func openBolt(env storeEnv) (*backend, error) {
+	s, err := boltstore.Open(env.boltPath, boltstore.Options{SweepInterval: env.sweepEvery})
+	if err != nil {
+		return nil, err
+	}
+	size := func(context.Context) (int64, error) {
+		fi, err := os.Stat(env.boltPath)
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+	return &backend{store: s, space: size, spaceWhat: "bolt file size", sweepEvery: env.sweepEvery, close: s.Close}, nil
+}
+
+func openRedis(env storeEnv) (*backend, error) {
+	opts, err := redis.ParseURL(env.redisURL)
+	if err != nil {
+		return nil, err
+	}
+	opts.PoolSize = 64
+	c := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis at %s does not answer: %w", opts.Addr, err)
+	}
+	s := redisstore.New(c, redisstore.Options{Prefix: env.redisPrefix})
+	used := func(ctx context.Context) (int64, error) {
+		info, err := c.InfoMap(ctx, "memory").Result()
+		if err != nil {
+			return 0, err
+		}
+		v, ok := info["Memory"]["used_memory"]
+		if !ok {
+			return 0, errors.New("redis INFO memory has no used_memory")
+		}
+		return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	}
+	b := &backend{store: s, space: used, spaceWhat: "Redis used_memory (whole server: other users of it add noise)", close: func() error {
+		return errors.Join(s.Close(), c.Close())
+	}}
+	return b, nil
+}
+
+// sizing counts the sealed bytes of the records created through it.
+type sizing struct {
+	store.Store
+	n, bytes atomic.Int64
+}
+
+func (s *sizing) Create(ctx context.Context, rec *store.Record) error {
+	s.n.Add(1)
+	s.bytes.Add(int64(len(rec.Data)))
+	return s.Store.Create(ctx, rec)
+}
