@@ -136,6 +136,7 @@ func Run(ctx context.Context, opts Options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, `Gatehouse demo (development only: local provider, in-memory sessions)
 
   Open      %s
+  React     %s/react.html   (the same app built with the React bindings)
   Sign in   alice / alice   or   bob / bob
 
   gateway   %s
@@ -143,7 +144,7 @@ func Run(ctx context.Context, opts Options, stdout io.Writer) error {
   API       http://%s   (reached only through the gateway at /api/)
 
 Press Ctrl+C to stop.
-`, publicURL, gwLn.Addr(), issuer, apiLn.Addr())
+`, publicURL, publicURL, gwLn.Addr(), issuer, apiLn.Addr())
 	if opts.Ready != nil {
 		opts.Ready(publicURL)
 	}
@@ -184,7 +185,10 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
-// writeSPA writes the example SPA and the browser helper to dir.
+// writeSPA writes the example SPA and the browser helper to dir: the plain
+// page (index.html, app.js) and the same app in React (react.html and
+// react.js, a bundle built by spa-react/build.sh and committed, so the demo
+// needs no Node to run).
 func writeSPA(dir string) error {
 	err := fs.WalkDir(spa, "spa", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
