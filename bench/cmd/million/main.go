@@ -7,7 +7,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench/million -store memory|bolt|redis [-n 1000000] [-expired 100000]
+//	go run ./bench/cmd/million -store memory|bolt|redis [-n 1000000] [-expired 100000]
 //
 // See bench/README.md for what each figure means.
 package main

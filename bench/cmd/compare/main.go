@@ -6,7 +6,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench/compare [-rounds 3] [-d 10s] [-c 64] [-driver inproc|wrk|both] [-profile DIR]
+//	go run ./bench/cmd/compare [-rounds 3] [-d 10s] [-c 64] [-driver inproc|wrk|both] [-profile DIR]
 //
 // See bench/README.md for what each figure means.
 package main

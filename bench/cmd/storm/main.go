@@ -7,7 +7,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench/storm [-sessions 10000] [-calls 4] [-c 256] [-replicas 0|1|2] [-store memory]
+//	go run ./bench/cmd/storm [-sessions 10000] [-calls 4] [-c 256] [-replicas 0|1|2] [-store memory]
 //
 // See bench/README.md for what each figure means.
 package main

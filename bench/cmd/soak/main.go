@@ -6,7 +6,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench/soak [-d 30m] [-every 30s] [-browsers 32] [-store memory]
+//	go run ./bench/cmd/soak [-d 30m] [-every 30s] [-browsers 32] [-store memory]
 //
 // See bench/README.md for what each figure means.
 package main
