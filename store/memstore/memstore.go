@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -224,20 +225,36 @@ func (s *memStore) Once(ctx context.Context, key string, ttl time.Duration) (boo
 func (s *memStore) sweep(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
+	n, seen := 0, 0
+	// The lock is let go every sweepBatch entries, so that requests are
+	// served while a million records are scanned. Go's map iteration
+	// allows the map to change between steps; the mutex orders them.
+	pause := func() {
+		if seen++; seen%sweepBatch == 0 {
+			s.mu.Unlock()
+			runtime.Gosched()
+			s.mu.Lock()
+		}
+	}
 	for k, r := range s.recs {
 		if !live(r, now) {
 			s.remove(k)
 			n++
 		}
+		pause()
 	}
 	for k, exp := range s.once {
 		if !exp.After(now) {
 			delete(s.once, k)
 		}
+		pause()
 	}
 	return n
 }
+
+// sweepBatch is how many entries the sweep visits between letting go of
+// the lock.
+const sweepBatch = 1000
 
 // put stores r and indexes it; s.mu must be held for writing.
 func (s *memStore) put(r *store.Record) {

@@ -161,3 +161,39 @@ func BenchmarkGet(b *testing.B) {
 		}
 	})
 }
+
+// TestSweepInBatchesWhileServing: a sweep of many records, which lets go
+// of the lock between batches, removes every expired record and none that
+// is live while reads run beside it (run with -race).
+func TestSweepInBatchesWhileServing(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := newStore(Options{Now: c.Now, SweepInterval: -1})
+	defer s.Close()
+	const n = 20 * sweepBatch
+	for i := range n {
+		s.Create(ctx, &store.Record{Key: fmt.Sprint(i), Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Minute)})
+	}
+	s.Create(ctx, &store.Record{Key: "live", Issuer: "iss", Subject: "sub", ExpiresAt: c.Now().Add(time.Hour)})
+	done := make(chan int)
+	go func() { done <- s.sweep(c.Now().Add(2 * time.Minute)) }()
+	gets := 0
+	for swept := false; !swept; {
+		select {
+		case got := <-done:
+			if got != n {
+				t.Fatalf("sweep removed %d; want %d", got, n)
+			}
+			swept = true
+		default:
+			if _, err := s.Get(ctx, "live"); err != nil {
+				t.Fatal(err)
+			}
+			gets++
+		}
+	}
+	if len(s.recs) != 1 {
+		t.Fatalf("%d records left; want the live one", len(s.recs))
+	}
+	t.Logf("%d reads served during the sweep", gets)
+}
