@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/config"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -55,6 +56,28 @@ var Stores = []StoreKind{
 			cfg.Redis.KeyPrefix = NewRedisPrefix()
 		}
 	}, Check: pingRedis},
+	{Name: "postgres", Configure: func(cfg *config.Config, _ StoreEnv) {
+		cfg.Session.Store, cfg.Postgres.DSN = config.StorePostgres, PostgresDSN()
+	}, Check: pingPostgres},
+}
+
+// PostgresDSN is the PostgreSQL database the programs use:
+// GATEHOUSE_TEST_POSTGRES_DSN, else the local test database.
+func PostgresDSN() string {
+	if d := os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN"); d != "" {
+		return d
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+func pingPostgres(StoreEnv) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, PostgresDSN())
+	if err != nil {
+		return fmt.Errorf("PostgreSQL does not answer (GATEHOUSE_TEST_POSTGRES_DSN)")
+	}
+	return conn.Close(ctx)
 }
 
 // StoreByName returns the entry of Stores called name.
