@@ -163,6 +163,7 @@ func New(routes []Route, opts Options) (*Proxy, error) {
 			Rewrite:        func(pr *httputil.ProxyRequest) { p.rewrite(e, pr) },
 			Transport:      transport,
 			FlushInterval:  0, // event streams and bodies of unknown length flush on every write
+			BufferPool:     buffers,
 			ErrorLog:       errorLog,
 			ModifyResponse: func(res *http.Response) error { return p.modifyResponse(e, res) },
 			ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { p.errorHandler(e, w, r, err) },

@@ -933,3 +933,18 @@ func TestIsEventStream(t *testing.T) {
 		}
 	}
 }
+
+func TestBufferPoolLendsWholeBuffers(t *testing.T) {
+	b := buffers.Get()
+	if len(b) != copyBufferSize {
+		t.Fatalf("buffer of %d bytes; want %d", len(b), copyBufferSize)
+	}
+	buffers.Put(b[:10])
+	if got := buffers.Get(); len(got) != copyBufferSize {
+		t.Fatalf("a buffer put back short came out with %d bytes", len(got))
+	}
+	buffers.Put(make([]byte, 7)) // a foreign buffer is dropped
+	if got := buffers.Get(); len(got) != copyBufferSize {
+		t.Fatalf("a foreign buffer came out: %d bytes", len(got))
+	}
+}
