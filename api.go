@@ -35,6 +35,7 @@ func (a *app) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute, m 
 		a.refuse(w, r, err)
 		return
 	}
+	defer s.SlideWritten(r.Context())
 	if !api.policy.Apply(w, r, s, &cred) {
 		return
 	}

@@ -93,6 +93,7 @@ func newApp(g *Gateway, name string, cfg *Config, prev *app, gatehouseCookies fu
 		AbsoluteTimeout: cfg.Session.AbsoluteTimeout,
 		MaxPerUser:      cfg.Session.MaxPerUser,
 		Now:             sh.now,
+		Toucher:         sh.toucher,
 		OnEnd: func(ctx context.Context, keys []string, reason string) {
 			for range keys {
 				sh.metrics.SessionEnded(reason)

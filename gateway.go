@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-bff/gatehouse/internal/proxy"
 	"github.com/gatehouse-bff/gatehouse/internal/redisconf"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
+	"github.com/gatehouse-bff/gatehouse/internal/session"
 	"github.com/gatehouse-bff/gatehouse/internal/streams"
 	"github.com/gatehouse-bff/gatehouse/internal/tokens"
 	"github.com/gatehouse-bff/gatehouse/internal/tracing"
@@ -107,6 +108,8 @@ type shared struct {
 	// streams closes what is held open for a session when it ends, in
 	// whichever app.
 	streams *streams.Registry
+	// toucher writes every app's sliding deadlines off the request path.
+	toucher *session.Toucher
 }
 
 // New validates cfg and builds a Gateway. It does not contact the
@@ -120,6 +123,7 @@ func New(cfg *Config, opts ...Option) (*Gateway, error) {
 		opt(&o)
 	}
 	sh := &shared{cfg: cfg, log: logging.ForGatehouse(o.logger), tracing: o.tracing, now: o.now}
+	sh.toucher = session.NewToucher(sh.log)
 	if sh.now == nil {
 		sh.now = time.Now
 	}
@@ -373,6 +377,7 @@ func (g *Gateway) Readyz(w http.ResponseWriter, r *http.Request) {
 // first (http.Server.Shutdown).
 func (g *Gateway) Close() error {
 	g.sh.streams.Close()
+	g.sh.toucher.Wait()
 	return g.sh.store.Close()
 }
 

@@ -84,6 +84,7 @@ func (h *Handler) User(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	defer s.SlideWritten(ctx)
 	// No "zombie" sessions: when the access token has run out, renew it
 	// now, so a session whose refresh token is dead reads as signed out.
 	if !s.Tokens.Expiry.IsZero() && !h.opts.Sessions.Now().Before(s.Tokens.Expiry) {
@@ -143,7 +144,8 @@ func logoutSID(s *session.Session) string {
 }
 
 // load returns the request's session or answers 401 (no session) or 503
-// (store failure) itself.
+// (store failure) itself. A caller that slides waits for the slide's write
+// before it returns (Session.SlideWritten).
 func (h *Handler) load(w http.ResponseWriter, r *http.Request, slide bool) (*session.Session, bool) {
 	s, err := h.opts.Sessions.Load(r.Context(), r, slide)
 	switch {

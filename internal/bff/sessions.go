@@ -72,6 +72,7 @@ func (h *Handler) Sessions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	defer current.SlideWritten(r.Context())
 	all, ok := h.ownSessions(w, r, current)
 	if !ok {
 		return

@@ -68,6 +68,9 @@ type Options struct {
 	// store keys and the reason ("logout", "idle", "absolute",
 	// "backchannel", ...). Every end of a session passes here.
 	OnEnd func(ctx context.Context, keys []string, reason string)
+	// Toucher, when set, writes slides in the background (see Toucher);
+	// nil writes them on the request path.
+	Toucher *Toucher
 }
 
 // Manager binds browser cookies to stored sessions. It is safe for
@@ -264,6 +267,11 @@ func (m *Manager) Load(ctx context.Context, r *http.Request, slide bool) (*Sessi
 
 // LoadKey is Load by store key.
 func (m *Manager) LoadKey(ctx context.Context, key string, slide bool) (*Session, error) {
+	if t := m.opts.Toucher; t != nil {
+		if err := t.settled(ctx, key); err != nil {
+			return nil, fmt.Errorf("session: load: %w", err)
+		}
+	}
 	rec, err := m.opts.Store.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoSession
@@ -288,6 +296,11 @@ func (m *Manager) LoadKey(ctx context.Context, key string, slide bool) (*Session
 		// may be newer than what was read (a refresh on another request).
 		s.LastSeen = now
 		rec.LastSeen, rec.ExpiresAt, rec.Data = now, s.ExpiresAt(m.opts.IdleTimeout), nil
+		if t := m.opts.Toucher; t != nil {
+			if s.slide = t.start(ctx, m.opts.Store, rec); s.slide != nil {
+				return s, nil
+			}
+		}
 		err := m.opts.Store.Update(ctx, rec)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrNoSession

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"time"
 )
 
@@ -39,6 +40,25 @@ type Session struct {
 	AbsoluteExpiry time.Time `json:"absolute_expiry"`
 	// UserAgent is a coarse description of the browser that signed in.
 	UserAgent string `json:"user_agent,omitempty"`
+
+	// slide is closed when the slide this load started in the background
+	// has been written (see Toucher); nil when it started none.
+	slide <-chan struct{}
+}
+
+// SlideWritten waits until the slide of the deadline that loading s started
+// is in the store, or ctx ends. A handler that loaded s with slide set calls
+// it before it returns: the response is complete only then, so the
+// browser's next request, on any replica, finds the moved deadline. Until
+// then the handler's own work (an upstream call) runs alongside the write.
+func (s *Session) SlideWritten(ctx context.Context) {
+	if s == nil || s.slide == nil {
+		return
+	}
+	select {
+	case <-s.slide:
+	case <-ctx.Done():
+	}
 }
 
 // Tokens are the provider's tokens for a session.
