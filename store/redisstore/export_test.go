@@ -8,3 +8,6 @@ func Cached(st store.Store, key string) bool {
 	_, ok := s.cache.get(key, s.now())
 	return ok
 }
+
+// IndexHash names the index of an (issuer, value) pair.
+var IndexHash = indexHash

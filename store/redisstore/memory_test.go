@@ -20,7 +20,9 @@ import (
 // sealed data each (a typical login: ID, access and refresh tokens), two
 // sessions per user, each with a sid. It logs MEMORY USAGE (exact, SAMPLES 0) of sample keys
 // and the growth of used_memory per session, and fails if the data is not
-// all stored or the overhead grows out of proportion.
+// all stored or a session costs more than 1.6 times its sealed data (the
+// performance target for a million sessions is 1.5 times; see
+// bench/README.md).
 func TestMemoryPerSession(t *testing.T) {
 	srv := redistest.Start(t) // a private server: used_memory is ours alone
 	c := srv.Client(t)
@@ -81,7 +83,7 @@ func TestMemoryPerSession(t *testing.T) {
 	if avg("s") < dataSize {
 		t.Errorf("a record uses %d B, less than its %d B of data: MEMORY USAGE sampled the wrong keys", avg("s"), dataSize)
 	}
-	if perSession > 3*dataSize || perKeys > 3*dataSize {
+	if limit := int64(dataSize) * 16 / 10; perSession > limit || perKeys > limit {
 		t.Errorf("a session of %d B costs %d B (%d B by key): the overhead is out of proportion", dataSize, perSession, perKeys)
 	}
 }

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -168,12 +169,61 @@ func (s *redisStore) putArgs(rec *store.Record) ([]string, []any) {
 	if data == nil {
 		data, keep = []byte{}, "1"
 	}
+	em := strconv.FormatInt(rec.ExpiresAt.UnixMilli(), 10)
 	return keys, []any{
 		s.prefix, rec.Key, nowMillis(s.now()),
-		rec.Issuer, rec.Subject, rec.SID,
-		formatTime(rec.LastSeen), formatTime(rec.ExpiresAt), rec.ExpiresAt.UnixMilli(),
-		data, ui, xi, rec.App, keep,
+		em, ui, xi, encodeHead(rec, em, ui, xi), data, keep,
 	}
+}
+
+// recordVersion starts every record the store writes.
+const recordVersion = '2'
+
+// encodeHead writes the part of a record's value before its sealed data:
+// recordVersion, then em (ExpiresAt in Unix ms, for the scripts), ui and
+// xi (its index hashes), app, issuer, subject, sid, LastSeen and ExpiresAt
+// (formatTime), each as its decimal length, ':' and its bytes. The sealed
+// data follows to the end of the value. One string per record costs Redis
+// far less than a hash with a field per value.
+func encodeHead(rec *store.Record, em, ui, xi string) []byte {
+	f := [...]string{em, ui, xi, rec.App, rec.Issuer, rec.Subject, rec.SID, formatTime(rec.LastSeen), formatTime(rec.ExpiresAt)}
+	n := 1
+	for _, v := range f {
+		n += len(v) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, recordVersion)
+	for _, v := range f {
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return b
+}
+
+var errMalformed = errors.New("malformed record")
+
+// decodeValue parses a record value written by the scripts from encodeHead
+// and the sealed data.
+func decodeValue(key string, v []byte) (*store.Record, error) {
+	if len(v) == 0 || v[0] != recordVersion {
+		return nil, errMalformed
+	}
+	v = v[1:]
+	var f [9]string
+	for i := range f {
+		c := bytes.IndexByte(v, ':')
+		if c < 0 {
+			return nil, errMalformed
+		}
+		n, err := strconv.Atoi(string(v[:c]))
+		if err != nil || n < 0 || n > len(v)-c-1 {
+			return nil, errMalformed
+		}
+		f[i] = string(v[c+1 : c+1+n])
+		v = v[c+1+n:]
+	}
+	return decodeRecord(key, []string{f[4], f[5], f[6], f[7], f[8], "", f[3]}, v)
 }
 
 // Get returns the live record stored under key.
@@ -194,19 +244,24 @@ func (s *redisStore) Get(ctx context.Context, key string) (*store.Record, error)
 	return rec, err
 }
 
+// get reads a record with one GET, or with HMGET when it is still a hash
+// (written by an earlier version of the store).
 func (s *redisStore) get(ctx context.Context, key string) (*store.Record, error) {
-	vals, err := s.c.HMGet(ctx, s.recordKey(key), "iss", "sub", "sid", "ls", "exp", "d", "app").Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: get: %w", err)
-	}
-	if vals[4] == nil {
+	v, err := s.c.Get(ctx, s.recordKey(key)).Bytes()
+	var rec *store.Record
+	switch {
+	case errors.Is(err, redis.Nil):
 		return nil, store.ErrNotFound
-	}
-	strs, err := fieldStrings(vals)
-	if err != nil {
+	case err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE"):
+		rec, err = s.getHash(ctx, key)
+	case err != nil:
 		return nil, fmt.Errorf("redisstore: get: %w", err)
+	default:
+		rec, err = decodeValue(key, v)
 	}
-	rec, err := decodeRecord(key, strs)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: get: %w", err)
 	}
@@ -214,6 +269,21 @@ func (s *redisStore) get(ctx context.Context, key string) (*store.Record, error)
 		return nil, store.ErrNotFound
 	}
 	return rec, nil
+}
+
+func (s *redisStore) getHash(ctx context.Context, key string) (*store.Record, error) {
+	vals, err := s.c.HMGet(ctx, s.recordKey(key), "iss", "sub", "sid", "ls", "exp", "d", "app").Result()
+	if err != nil {
+		return nil, err
+	}
+	if vals[4] == nil {
+		return nil, store.ErrNotFound
+	}
+	strs, err := fieldStrings(vals)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRecord(key, strs, []byte(strs[5]))
 }
 
 // fieldStrings turns the reply for the fields iss, sub, sid, ls, exp, d, app
@@ -230,9 +300,10 @@ func fieldStrings(vals []any) ([]string, error) {
 	return strs, nil
 }
 
-// decodeRecord builds a record from its key and the fields iss, sub, sid,
-// ls, exp, d, app.
-func decodeRecord(key string, f []string) (*store.Record, error) {
+// decodeRecord builds a record from its key, the fields in the order of
+// fieldStrings (iss, sub, sid, ls, exp, d, app; d is not read) and its
+// sealed data.
+func decodeRecord(key string, f []string, data []byte) (*store.Record, error) {
 	ls, err := parseTime(f[3])
 	if err != nil {
 		return nil, err
@@ -249,7 +320,7 @@ func decodeRecord(key string, f []string) (*store.Record, error) {
 		SID:       f[2],
 		LastSeen:  ls,
 		ExpiresAt: exp,
-		Data:      []byte(f[5]),
+		Data:      data,
 	}, nil
 }
 
@@ -334,7 +405,7 @@ func (s *redisStore) List(ctx context.Context, f store.Filter) ([]*store.Record,
 		if err != nil || !ok {
 			return nil, errors.New("redisstore: list: record field missing")
 		}
-		rec, err := decodeRecord(key, strs)
+		rec, err := decodeRecord(key, strs, []byte(strs[5]))
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: list: %w", err)
 		}

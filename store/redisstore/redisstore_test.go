@@ -158,14 +158,14 @@ func TestStaleIndexMembersAreTolerated(t *testing.T) {
 	var members []string
 	keys, _ := redistest.Keys(ctx, c, prefix+"sub:")
 	for _, k := range keys {
-		m, err := c.SMembers(ctx, k).Result()
+		m, err := c.HKeys(ctx, k).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		members = append(members, m...)
 	}
 	if strings.Join(members, ",") != "kept" {
-		t.Fatalf("subject set members after listing = %q; want the stale member dropped", members)
+		t.Fatalf("subject index members after listing = %q; want the stale member dropped", members)
 	}
 	got, err := s.DeleteMatching(ctx, store.Filter{Issuer: "iss", SID: "sid"})
 	if err != nil || strings.Join(got, ",") != "kept" {
@@ -279,4 +279,61 @@ func BenchmarkGet(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestReadsTheHashLayout writes records the way earlier versions of the
+// store did (a hash per record, a set per index) and checks that every
+// operation still finds them, and that an update rewrites one in the
+// current layout without losing its data.
+func TestReadsTheHashLayout(t *testing.T) {
+	c := redistest.Client(t)
+	ctx := t.Context()
+	prefix := redistest.Prefix(t, c)
+	s := redisstore.New(c, redisstore.Options{Prefix: prefix})
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	ui, xi := redisstore.IndexHash("iss", "alice"), redisstore.IndexHash("iss", "sid-1")
+	for _, k := range []string{"old-1", "old-2"} {
+		err := c.HSet(ctx, prefix+"s:"+k,
+			"iss", "iss", "sub", "alice", "sid", "sid-1", "ls", fmt.Sprintf("%d:0", exp.Add(-time.Hour).Unix()),
+			"exp", fmt.Sprintf("%d:0", exp.Unix()), "em", exp.UnixMilli(), "d", "sealed-"+k, "ui", ui, "xi", xi, "app", "").Err()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.PExpireAt(ctx, prefix+"s:"+k, exp)
+		c.SAdd(ctx, prefix+"sub:"+ui, k)
+		c.SAdd(ctx, prefix+"sid:"+xi, k)
+	}
+	rec, err := s.Get(ctx, "old-1")
+	if err != nil || string(rec.Data) != "sealed-old-1" || rec.Subject != "alice" || rec.SID != "sid-1" || !rec.ExpiresAt.Equal(exp) {
+		t.Fatalf("Get of a hash record = %+v, %v", rec, err)
+	}
+	list, err := s.List(ctx, store.Filter{Issuer: "iss", Subject: "alice"})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("List over a set index = %d records, %v; want 2", len(list), err)
+	}
+	// A new record of the same user joins the old set.
+	if err := s.Create(ctx, &store.Record{Key: "new", Issuer: "iss", Subject: "alice", SID: "sid-1", ExpiresAt: exp, Data: []byte("sealed-new")}); err != nil {
+		t.Fatal(err)
+	}
+	slid := &store.Record{Key: "old-1", Issuer: "iss", Subject: "alice", SID: "sid-1", LastSeen: time.Now().Truncate(time.Second), ExpiresAt: exp.Add(time.Minute)}
+	if err := s.Update(ctx, slid); err != nil {
+		t.Fatal(err)
+	}
+	if typ, _ := c.Type(ctx, prefix+"s:old-1").Result(); typ != "string" {
+		t.Errorf("record after an update is a %s; want a string", typ)
+	}
+	rec, err = s.Get(ctx, "old-1")
+	if err != nil || string(rec.Data) != "sealed-old-1" || !rec.ExpiresAt.Equal(slid.ExpiresAt) {
+		t.Fatalf("Get after the update = %+v, %v; want the old data kept", rec, err)
+	}
+	if list, err := s.List(ctx, store.Filter{Issuer: "iss", SID: "sid-1"}); err != nil || len(list) != 3 {
+		t.Fatalf("List by sid = %d records, %v; want 3", len(list), err)
+	}
+	got, err := s.DeleteMatching(ctx, store.Filter{Issuer: "iss", SID: "sid-1"})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("DeleteMatching by sid = %q, %v; want 3 keys", got, err)
+	}
+	if left, _ := redistest.Keys(ctx, c, prefix); len(left) != 0 {
+		t.Fatalf("keys left after logging out every record: %q", left)
+	}
 }

@@ -4,14 +4,48 @@ import "github.com/redis/go-redis/v9"
 
 // The scripts share this prelude. ARGV[1] is always the key prefix; each
 // script also takes the store's clock in Unix milliseconds, which decides
-// whether a record is live. Index set lifetimes are reckoned on the server's
-// clock, as PEXPIREAT is. Keys the scripts build from the prefix (index sets,
+// whether a record is live. Index lifetimes are reckoned on the server's
+// clock, as PEXPIREAT is. Keys the scripts build from the prefix (indexes,
 // records named by an index) share the declared keys' hash slot when the
 // prefix is a hash tag, which Redis Cluster requires.
+//
+// A record is a string (see encodeHead); an index is a hash whose fields are
+// record keys. Earlier versions of the store wrote a record as a hash and
+// an index as a set; read, members, index_add and index_rem take either, so
+// those keep working until they are rewritten or expire.
 const prelude = `
 local P = ARGV[1]
 
--- extend makes set k live at least until em (Unix ms).
+local fields = {'em', 'ui', 'xi', 'app', 'iss', 'sub', 'sid', 'ls', 'exp'}
+
+-- read returns the record stored under k as a table of its fields (the
+-- sealed data d only when withData is set), or nil when there is none.
+local function read(k, withData)
+  local t = redis.call('TYPE', k).ok
+  if t == 'string' then
+    local v = redis.call('GET', k)
+    if string.sub(v, 1, 1) ~= '2' then return nil end
+    local r, pos = {}, 2
+    for _, name in ipairs(fields) do
+      local c = string.find(v, ':', pos, true)
+      local n = tonumber(string.sub(v, pos, c - 1))
+      r[name] = string.sub(v, c + 1, c + n)
+      pos = c + n + 1
+    end
+    if withData then r.d = string.sub(v, pos) end
+    return r
+  elseif t == 'hash' then
+    local h = redis.call('HMGET', k, 'em', 'ui', 'xi', 'app', 'iss', 'sub', 'sid', 'ls', 'exp', 'd')
+    if not h[1] then return nil end
+    local r = {}
+    for i, name in ipairs(fields) do r[name] = h[i] or '' end
+    if withData then r.d = h[10] or '' end
+    return r
+  end
+  return nil
+end
+
+-- extend makes index k live at least until em (Unix ms).
 local function extend(k, em)
   local pttl = redis.call('PTTL', k)
   if pttl == -1 then
@@ -25,109 +59,117 @@ local function extend(k, em)
   end
 end
 
--- unindex removes key from the index sets named by a record's ui and xi.
-local function unindex(key, ui, xi)
-  if ui then redis.call('SREM', P .. 'sub:' .. ui, key) end
-  if xi and xi ~= '' then redis.call('SREM', P .. 'sid:' .. xi, key) end
+local function index_add(k, m, em)
+  if redis.call('TYPE', k).ok == 'set' then
+    redis.call('SADD', k, m)
+  else
+    redis.call('HSET', k, m, '')
+  end
+  extend(k, em)
+end
+
+local function index_rem(k, m)
+  local t = redis.call('TYPE', k).ok
+  if t == 'set' then
+    redis.call('SREM', k, m)
+  elseif t == 'hash' then
+    redis.call('HDEL', k, m)
+  end
+end
+
+local function members(k)
+  local t = redis.call('TYPE', k).ok
+  if t == 'set' then return redis.call('SMEMBERS', k) end
+  if t == 'hash' then return redis.call('HKEYS', k) end
+  return {}
+end
+
+-- unindex removes key from the indexes named by a record's ui and xi.
+local function unindex(key, r)
+  if r.ui ~= '' then index_rem(P .. 'sub:' .. r.ui, key) end
+  if r.xi ~= '' then index_rem(P .. 'sid:' .. r.xi, key) end
 end
 `
 
-// putRecord: KEYS = record, subject set[, sid set];
-// ARGV = prefix, key, now, iss, sub, sid, ls, exp, em, data, ui, xi, app,
-// keep ("1": Update keeps the stored data; Create ignores it). put stores
-// data d.
+// putRecord: KEYS = record, subject index[, sid index];
+// ARGV = prefix, key, now, em, ui, xi, head, data, keep ("1": Update keeps
+// the stored data; Create ignores it). put stores head .. d.
 const putRecord = `
 local function put(d)
-  local em = tonumber(ARGV[9])
-  redis.call('HSET', KEYS[1], 'iss', ARGV[4], 'sub', ARGV[5], 'sid', ARGV[6],
-    'ls', ARGV[7], 'exp', ARGV[8], 'em', ARGV[9], 'd', d, 'ui', ARGV[11], 'xi', ARGV[12],
-    'app', ARGV[13])
-  redis.call('PEXPIREAT', KEYS[1], em)
-  redis.call('SADD', KEYS[2], ARGV[2])
-  extend(KEYS[2], em)
-  if ARGV[12] ~= '' then
-    redis.call('SADD', KEYS[3], ARGV[2])
-    extend(KEYS[3], em)
-  end
+  local em = tonumber(ARGV[4])
+  redis.call('SET', KEYS[1], ARGV[7] .. d, 'PXAT', ARGV[4])
+  index_add(KEYS[2], ARGV[2], em)
+  if ARGV[6] ~= '' then index_add(KEYS[3], ARGV[2], em) end
 end
 `
 
 // createScript replaces whatever is stored under the key. It returns 1
 // when it stored the record, 0 when the record had already expired.
 var createScript = redis.NewScript(prelude + putRecord + `
-local old = redis.call('HMGET', KEYS[1], 'ui', 'xi')
-unindex(ARGV[2], old[1], old[2])
+local old = read(KEYS[1], false)
+if old then unindex(ARGV[2], old) end
 redis.call('DEL', KEYS[1])
-if tonumber(ARGV[9]) <= tonumber(ARGV[3]) then return 0 end
-put(ARGV[10])
+if tonumber(ARGV[4]) <= tonumber(ARGV[3]) then return 0 end
+put(ARGV[8])
 return 1
 `)
 
 // updateScript replaces a live record. It returns 0, storing nothing, when
 // there is none.
 var updateScript = redis.NewScript(prelude + putRecord + `
-local old = redis.call('HMGET', KEYS[1], 'em', 'ui', 'xi', 'd')
-if not old[1] or tonumber(old[1]) <= tonumber(ARGV[3]) then return 0 end
-local d = ARGV[10]
-if ARGV[14] == '1' then d = old[4] or '' end
-unindex(ARGV[2], old[2], old[3])
+local old = read(KEYS[1], ARGV[9] == '1')
+if not old or tonumber(old.em) <= tonumber(ARGV[3]) then return 0 end
+local d = ARGV[8]
+if ARGV[9] == '1' then d = old.d end
+unindex(ARGV[2], old)
 redis.call('DEL', KEYS[1])
-if tonumber(ARGV[9]) > tonumber(ARGV[3]) then put(d) end
+if tonumber(ARGV[4]) > tonumber(ARGV[3]) then put(d) end
 return 1
 `)
 
 // deleteScript: KEYS = record; ARGV = prefix, key.
 var deleteScript = redis.NewScript(prelude + `
-local old = redis.call('HMGET', KEYS[1], 'ui', 'xi')
-unindex(ARGV[2], old[1], old[2])
+local old = read(KEYS[1], false)
+if old then unindex(ARGV[2], old) end
 redis.call('DEL', KEYS[1])
 return 1
 `)
 
-// deleteMatchingScript: KEYS = index set; ARGV = prefix, now, field ('ui'
-// or 'xi'), the set's hash, app, subject, sid (each ” for any). It deletes
-// every record of the set that still belongs to it and matches app,
-// subject and sid, drops the set when nothing is left in it, and returns the
-// keys of the live records it deleted.
+// deleteMatchingScript: KEYS = index; ARGV = prefix, now, field ('ui' or
+// 'xi'), the index's hash, app, subject, sid (each ” for any). It deletes
+// every record of the index that still belongs to it and matches app,
+// subject and sid (Redis drops the index when nothing is left in it), and
+// returns the keys of the live records it deleted.
 var deleteMatchingScript = redis.NewScript(prelude + `
 local now = tonumber(ARGV[2])
 local app, sub, sid = ARGV[5], ARGV[6], ARGV[7]
 local out = {}
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, m in ipairs(members(KEYS[1])) do
   local rk = P .. 's:' .. m
-  local r = redis.call('HMGET', rk, 'em', 'ui', 'xi', 'app', 'sub', 'sid')
-  if not r[1] then
-    redis.call('SREM', KEYS[1], m)
-  else
-    local idx = r[2]
-    if ARGV[3] == 'xi' then idx = r[3] end
-    if idx ~= ARGV[4] then
-      redis.call('SREM', KEYS[1], m)
-    elseif (app == '' or (r[4] or '') == app) and (sub == '' or r[5] == sub) and (sid == '' or r[6] == sid) then
-      if tonumber(r[1]) > now then out[#out + 1] = m end
-      unindex(m, r[2], r[3])
-      redis.call('DEL', rk)
-    end
+  local r = read(rk, false)
+  if not r or r[ARGV[3]] ~= ARGV[4] then
+    index_rem(KEYS[1], m)
+  elseif (app == '' or r.app == app) and (sub == '' or r.sub == sub) and (sid == '' or r.sid == sid) then
+    if tonumber(r.em) > now then out[#out + 1] = m end
+    unindex(m, r)
+    redis.call('DEL', rk)
   end
 end
-if redis.call('SCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
 return out
 `)
 
-// listScript: KEYS = index set; ARGV = prefix, now, field ('ui' or 'xi'),
-// the set's hash. It returns {key, iss, sub, sid, ls, exp, data, app} for
+// listScript: KEYS = index; ARGV = prefix, now, field ('ui' or 'xi'), the
+// index's hash. It returns {key, iss, sub, sid, ls, exp, data, app} for
 // each live record and drops members whose record is gone or moved.
 var listScript = redis.NewScript(prelude + `
 local now = tonumber(ARGV[2])
 local out = {}
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local r = redis.call('HMGET', P .. 's:' .. m, 'em', 'ui', 'xi', 'iss', 'sub', 'sid', 'ls', 'exp', 'd', 'app')
-  local idx = r[2]
-  if ARGV[3] == 'xi' then idx = r[3] end
-  if not r[1] or idx ~= ARGV[4] then
-    redis.call('SREM', KEYS[1], m)
-  elseif tonumber(r[1]) > now then
-    out[#out + 1] = {m, r[4], r[5], r[6], r[7], r[8], r[9], r[10] or ''}
+for _, m in ipairs(members(KEYS[1])) do
+  local r = read(P .. 's:' .. m, true)
+  if not r or r[ARGV[3]] ~= ARGV[4] then
+    index_rem(KEYS[1], m)
+  elseif tonumber(r.em) > now then
+    out[#out + 1] = {m, r.iss, r.sub, r.sid, r.ls, r.exp, r.d, r.app}
   end
 end
 return out
