@@ -52,7 +52,7 @@ type options struct {
 func main() {
 	benchkit.RunChildIfAsked()
 	var o options
-	flag.StringVar(&o.store, "store", "memory", "session store: memory, bolt or redis")
+	flag.StringVar(&o.store, "store", "memory", "session store: memory, bolt, redis or postgres")
 	flag.IntVar(&o.n, "n", 1_000_000, "live sessions to fill the store with")
 	flag.IntVar(&o.expired, "expired", -1, "extra sessions that expire together, then are swept while requests run (default min(100000, n/10))")
 	flag.IntVar(&o.conns, "c", 16, "concurrent writers during the fill, and concurrent lookups during the sweep")
@@ -82,7 +82,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	open, ok := openers[o.store]
 	if !ok {
-		return fmt.Errorf("-store %q: want one of memory, bolt, redis", o.store)
+		return fmt.Errorf("-store %q: want one of memory, bolt, redis, postgres", o.store)
 	}
 	if o.n < 1 || o.conns < 1 || o.sample < 1 {
 		return errors.New("-n, -c and -sample must be positive")
@@ -96,7 +96,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	env := storeEnv{boltPath: filepath.Join(dir, "million.db"), redisURL: benchkit.RedisURL(), redisPrefix: benchkit.NewRedisPrefix(), sweepEvery: o.sweepEvery}
+	env := storeEnv{boltPath: filepath.Join(dir, "million.db"), redisURL: benchkit.RedisURL(), redisPrefix: benchkit.NewRedisPrefix(),
+		postgresDSN: benchkit.PostgresDSN(), postgresPrefix: fmt.Sprintf("million_%d_", time.Now().UnixNano()%1e9), sweepEvery: o.sweepEvery}
 	if o.store == "redis" {
 		defer benchkit.DropRedisPrefix(env.redisURL, env.redisPrefix)
 	}

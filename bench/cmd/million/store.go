@@ -17,7 +17,10 @@ import (
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
+	"github.com/gatehouse-bff/gatehouse/store/pgstore"
 	"github.com/gatehouse-bff/gatehouse/store/redisstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -38,9 +41,10 @@ type backend struct {
 // openers open each store by name. A new backend is one entry.
 var openers = map[string]func(env storeEnv) (*backend, error){
 	// Each opener gives the store the sweep interval env.sweepEvery.
-	"memory": openMemory,
-	"bolt":   openBolt,
-	"redis":  openRedis,
+	"memory":   openMemory,
+	"bolt":     openBolt,
+	"redis":    openRedis,
+	"postgres": openPostgres,
 }
 
 // storeEnv is where stores keep their data.
@@ -48,7 +52,11 @@ type storeEnv struct {
 	boltPath    string
 	redisURL    string
 	redisPrefix string
-	sweepEvery  time.Duration
+	postgresDSN string
+	// postgresPrefix is a table prefix of this run's own; its tables are
+	// dropped on close.
+	postgresPrefix string
+	sweepEvery     time.Duration
 }
 
 func openMemory(env storeEnv) (*backend, error) {
@@ -107,6 +115,46 @@ func openRedis(env storeEnv) (*backend, error) {
 	b := &backend{store: s, space: used, spaceWhat: "Redis used_memory (whole server: other users of it add noise)", close: func() error {
 		return errors.Join(s.Close(), c.Close())
 	}}
+	return b, nil
+}
+
+func openPostgres(env storeEnv) (*backend, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg, err := pgxpool.ParseConfig(env.postgresDSN)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = 32
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("PostgreSQL at %s does not answer: %w", cfg.ConnConfig.Host, err)
+	}
+	s, err := pgstore.New(ctx, pool, pgstore.Options{TablePrefix: env.postgresPrefix, SweepInterval: env.sweepEvery})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	sessions := pgx.Identifier{env.postgresPrefix + "sessions"}.Sanitize()
+	size := func(ctx context.Context) (int64, error) {
+		var n int64
+		err := pool.QueryRow(ctx, "SELECT pg_total_relation_size($1::regclass)", sessions).Scan(&n)
+		return n, err
+	}
+	b := &backend{store: s, space: size, spaceWhat: "pg_total_relation_size of the sessions table (heap, TOAST, indexes)", sweepEvery: env.sweepEvery,
+		close: func() error {
+			err := s.Close()
+			for _, t := range []string{"sessions", "once", "schema"} {
+				_, derr := pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{env.postgresPrefix + t}.Sanitize())
+				err = errors.Join(err, derr)
+			}
+			pool.Close()
+			return err
+		}}
 	return b, nil
 }
 
