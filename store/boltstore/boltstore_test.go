@@ -413,3 +413,62 @@ func TestReadsVersion1Records(t *testing.T) {
 		t.Fatalf("decoded v2 record = %+v, %v; want App shop", v2, err)
 	}
 }
+
+// TestPageSize: a new file gets 2 KB pages; a file made with another page
+// size (earlier versions used the operating system's, 4 KB) keeps it and
+// works as before.
+func TestPageSize(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh.db")
+	s := open(t, fresh, Options{SweepInterval: -1})
+	if got := s.db.Info().PageSize; got != pageSize {
+		t.Errorf("new file page size %d; want %d", got, pageSize)
+	}
+
+	old := filepath.Join(dir, "old.db")
+	db, err := bolt.Open(old, 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(initBuckets); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = open(t, old, Options{SweepInterval: -1})
+	if got := s.db.Info().PageSize; got != 4096 {
+		t.Errorf("existing file page size %d; want its own 4096", got)
+	}
+	ctx := t.Context()
+	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", SID: "sid", LastSeen: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: bytes.Repeat([]byte("x"), 2600)}
+	if err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "k")
+	if err != nil || !bytes.Equal(got.Data, rec.Data) {
+		t.Fatalf("Get from the 4 KB file = %v, %v", got, err)
+	}
+}
+
+// TestBatchedWritesRunOnce: concurrent Once calls for one key share
+// batched transactions, and still exactly one of them is first.
+func TestBatchedWritesRunOnce(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "once.db"), Options{SweepInterval: -1})
+	ctx := t.Context()
+	const n = 64
+	results := make(chan bool, n)
+	for range n {
+		go func() {
+			ok, err := s.Once(ctx, "state", time.Minute)
+			results <- ok && err == nil
+		}()
+	}
+	first := 0
+	for range n {
+		if <-results {
+			first++
+		}
+	}
+	if first != 1 {
+		t.Fatalf("%d concurrent Once calls for one key were first; want 1", first)
+	}
+}
