@@ -204,26 +204,47 @@ func encodeHead(rec *store.Record, em, ui, xi string) []byte {
 var errMalformed = errors.New("malformed record")
 
 // decodeValue parses a record value written by the scripts from encodeHead
-// and the sealed data.
+// and the sealed data. The record's strings share one copy of the head,
+// and Data is the rest of v.
 func decodeValue(key string, v []byte) (*store.Record, error) {
 	if len(v) == 0 || v[0] != recordVersion {
 		return nil, errMalformed
 	}
-	v = v[1:]
-	var f [9]string
-	for i := range f {
-		c := bytes.IndexByte(v, ':')
+	var at [9][2]int // each field's bounds in v
+	pos := 1
+	for i := range at {
+		c := bytes.IndexByte(v[pos:], ':')
 		if c < 0 {
 			return nil, errMalformed
 		}
-		n, err := strconv.Atoi(string(v[:c]))
-		if err != nil || n < 0 || n > len(v)-c-1 {
+		n, err := strconv.Atoi(string(v[pos : pos+c]))
+		start := pos + c + 1
+		if err != nil || n < 0 || n > len(v)-start {
 			return nil, errMalformed
 		}
-		f[i] = string(v[c+1 : c+1+n])
-		v = v[c+1+n:]
+		at[i] = [2]int{start, start + n}
+		pos = start + n
 	}
-	return decodeRecord(key, []string{f[4], f[5], f[6], f[7], f[8], "", f[3]}, v)
+	head := string(v[:pos])
+	field := func(i int) string { return head[at[i][0]:at[i][1]] }
+	ls, err := parseTime(field(7))
+	if err != nil {
+		return nil, err
+	}
+	exp, err := parseTime(field(8))
+	if err != nil {
+		return nil, err
+	}
+	return &store.Record{
+		Key:       key,
+		App:       field(3),
+		Issuer:    field(4),
+		Subject:   field(5),
+		SID:       field(6),
+		LastSeen:  ls,
+		ExpiresAt: exp,
+		Data:      v[pos:],
+	}, nil
 }
 
 // Get returns the live record stored under key.
