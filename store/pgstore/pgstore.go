@@ -73,6 +73,8 @@ type pgStore struct {
 
 	// Table names, quoted.
 	sessions, once, schema string
+	// getSQL is Get's query, built once: it is on every request's path.
+	getSQL string
 
 	// locks bounds the connections that hold or wait for a lock.
 	locks chan struct{}
@@ -171,6 +173,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts Options) (*pgStore, 
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	s.getSQL = "SELECT app, issuer, subject, sid, last_seen, expires_at, data FROM " + s.sessions + " WHERE key = $1 AND expires_at > $2"
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -264,15 +267,19 @@ func scanRecord(row pgx.Row) (*store.Record, error) {
 func (s *pgStore) Get(ctx context.Context, key string) (*store.Record, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	row := s.pool.QueryRow(ctx,
-		"SELECT "+recordColumns+" FROM "+s.sessions+" WHERE key = $1 AND expires_at > $2",
-		bytesOf(key), s.now())
-	r, err := scanRecord(row)
+	r := &store.Record{Key: key}
+	var app, iss, sub, sid []byte
+	err := s.pool.QueryRow(ctx, s.getSQL, bytesOf(key), s.now()).
+		Scan(&app, &iss, &sub, &sid, &r.LastSeen, &r.ExpiresAt, &r.Data)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: get: %w", err)
+	}
+	r.App, r.Issuer, r.Subject, r.SID = string(app), string(iss), string(sub), string(sid)
+	if r.Data == nil {
+		r.Data = []byte{}
 	}
 	return r, nil
 }
