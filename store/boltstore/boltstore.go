@@ -182,8 +182,13 @@ func initBuckets(tx *bolt.Tx) error {
 func (s *boltStore) sweepLoop(interval time.Duration) {
 	defer close(s.done)
 	sweep.Every(interval, s.stop, func() {
-		if _, err := s.sweep(s.now()); err != nil {
+		start := time.Now()
+		n, err := s.sweep(s.now())
+		if err != nil {
 			s.log.Error("boltstore: sweep failed", "path", s.path, "err", err)
+		}
+		if n > 0 {
+			s.log.Debug(sweep.Done, "path", s.path, "count", n, "took", time.Since(start))
 		}
 	})
 }

@@ -18,10 +18,11 @@
 //
 // Index keys are length-prefixed, so no two (issuer, value) pairs share
 // one. A background goroutine sweeps expired records and one-time keys
-// every SweepInterval until Close, a thousand at a time.
+// every SweepInterval until Close, twenty records per transaction.
 //
 // Writes that arrive together (logins, slides, logouts, one-time keys)
 // share one transaction and one fsync (bbolt's Batch). New files have 2 KB
 // pages, which fit records of a few KB with less rounding than 4 KB ones;
-// a file keeps the page size it was created with.
+// a file keeps the page size it was created with. The list of free pages
+// is not stored: Open rebuilds it by walking the file.
 package boltstore

@@ -20,8 +20,13 @@ func (s *pgStore) sweepLoop(interval time.Duration) {
 		}
 	}()
 	sweep.Every(interval, s.stop, func() {
-		if _, _, err := s.sweep(ctx, s.now()); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		n, _, err := s.sweep(ctx, s.now())
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("pgstore: sweep failed", "err", err)
+		}
+		if n > 0 {
+			s.log.Debug(sweep.Done, "count", n, "took", time.Since(start))
 		}
 	})
 }

@@ -360,6 +360,12 @@ func sweepPhase(ctx context.Context, o options, b *backend, st *sizing, ring *se
 		}
 	}
 	fmt.Fprintf(out, "  p99 per second:%s\n  worst one-second p99: %s\n", line.String(), us(worst))
+	if b.sweeps != nil {
+		for _, sp := range b.sweeps.between(begin) {
+			fmt.Fprintf(out, "  the store swept %d sessions from %s to %s into the window (%s)\n", sp.count,
+				sp.start.Sub(begin).Round(time.Millisecond), sp.end.Sub(begin).Round(time.Millisecond), sp.end.Sub(sp.start).Round(time.Millisecond))
+		}
+	}
 	return nil
 }
 

@@ -7,13 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/sweep"
 	"github.com/gatehouse-bff/gatehouse/store"
 	"github.com/gatehouse-bff/gatehouse/store/boltstore"
 	"github.com/gatehouse-bff/gatehouse/store/memstore"
@@ -35,7 +38,58 @@ type backend struct {
 	// sweepEvery is how often the store sweeps expired records by itself
 	// (0: the backend expires them continuously, as Redis does).
 	sweepEvery time.Duration
-	close      func() error
+	// sweeps, when the store logs its sweeps, collects them.
+	sweeps *sweepLog
+	close  func() error
+}
+
+// sweepLog is a slog handler that keeps the sweeps a store logs
+// (sweep.Done), so the sweep phase can say when they ran.
+type sweepLog struct {
+	mu     sync.Mutex
+	sweeps []sweepSpan
+}
+
+type sweepSpan struct {
+	start, end time.Time
+	count      int64
+}
+
+func (l *sweepLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *sweepLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *sweepLog) WithGroup(string) slog.Handler            { return l }
+
+func (l *sweepLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != sweep.Done {
+		return nil
+	}
+	sp := sweepSpan{end: r.Time, start: r.Time}
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "count":
+			sp.count = a.Value.Int64()
+		case "took":
+			sp.start = r.Time.Add(-a.Value.Duration())
+		}
+		return true
+	})
+	l.mu.Lock()
+	l.sweeps = append(l.sweeps, sp)
+	l.mu.Unlock()
+	return nil
+}
+
+// between returns the sweeps that ended after from.
+func (l *sweepLog) between(from time.Time) []sweepSpan {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []sweepSpan
+	for _, sp := range l.sweeps {
+		if sp.end.After(from) {
+			out = append(out, sp)
+		}
+	}
+	return out
 }
 
 // openers open each store by name. A new backend is one entry.
@@ -73,7 +127,8 @@ func heapBytes(context.Context) (int64, error) {
 }
 
 func openBolt(env storeEnv) (*backend, error) {
-	s, err := boltstore.Open(env.boltPath, boltstore.Options{SweepInterval: env.sweepEvery})
+	sweeps := &sweepLog{}
+	s, err := boltstore.Open(env.boltPath, boltstore.Options{SweepInterval: env.sweepEvery, Logger: slog.New(sweeps)})
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +139,7 @@ func openBolt(env storeEnv) (*backend, error) {
 		}
 		return fi.Size(), nil
 	}
-	return &backend{store: s, space: size, spaceWhat: "bolt file size", sweepEvery: env.sweepEvery, close: s.Close}, nil
+	return &backend{store: s, space: size, spaceWhat: "bolt file size", sweepEvery: env.sweepEvery, sweeps: sweeps, close: s.Close}, nil
 }
 
 func openRedis(env storeEnv) (*backend, error) {
@@ -134,7 +189,8 @@ func openPostgres(env storeEnv) (*backend, error) {
 		pool.Close()
 		return nil, fmt.Errorf("PostgreSQL at %s does not answer: %w", cfg.ConnConfig.Host, err)
 	}
-	s, err := pgstore.New(ctx, pool, pgstore.Options{TablePrefix: env.postgresPrefix, SweepInterval: env.sweepEvery})
+	sweeps := &sweepLog{}
+	s, err := pgstore.New(ctx, pool, pgstore.Options{TablePrefix: env.postgresPrefix, SweepInterval: env.sweepEvery, Logger: slog.New(sweeps)})
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -145,7 +201,7 @@ func openPostgres(env storeEnv) (*backend, error) {
 		err := pool.QueryRow(ctx, "SELECT pg_total_relation_size($1::regclass)", sessions).Scan(&n)
 		return n, err
 	}
-	b := &backend{store: s, space: size, spaceWhat: "pg_total_relation_size of the sessions table (heap, TOAST, indexes)", sweepEvery: env.sweepEvery,
+	b := &backend{store: s, space: size, spaceWhat: "pg_total_relation_size of the sessions table (heap, TOAST, indexes)", sweepEvery: env.sweepEvery, sweeps: sweeps,
 		close: func() error {
 			err := s.Close()
 			for _, t := range []string{"sessions", "once", "schema"} {
