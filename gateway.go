@@ -445,6 +445,9 @@ func (g *Gateway) withRequestID(w http.ResponseWriter, r *http.Request) *http.Re
 		id = httpx.NewRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
+	if httpx.SetRequestID(r.Context(), id) {
+		return r // the access log's context holds it
+	}
 	return r.WithContext(httpx.WithRequestID(r.Context(), id))
 }
 
