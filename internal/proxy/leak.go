@@ -26,7 +26,7 @@ type leakScanner struct {
 	body  io.ReadCloser
 	res   *http.Response // for its trailers
 	token []byte
-	onHit func()
+	found *bool // set when the token is found
 
 	hold []byte // carried-over tail, len < len(token)
 	buf  []byte // own buffer for small caller reads
@@ -34,15 +34,16 @@ type leakScanner struct {
 	err  error  // sticky error
 }
 
-func newLeakScanner(res *http.Response, token string, onHit func()) *leakScanner {
+// init makes s scan res's body for token, setting *found on a hit.
+func (s *leakScanner) init(res *http.Response, token string, found *bool) {
 	// One allocation holds the token's bytes and the hold buffer.
 	buf := make([]byte, len(token), 2*len(token))
 	copy(buf, token)
-	return &leakScanner{
+	*s = leakScanner{
 		body:  res.Body,
 		res:   res,
 		token: buf[:len(token):len(token)],
-		onHit: onHit,
+		found: found,
 		hold:  buf[len(token):len(token)],
 	}
 }
@@ -101,7 +102,7 @@ func (s *leakScanner) fill(dst []byte) (int, error) {
 func (s *leakScanner) hit() error {
 	s.err = errLeak
 	s.hold = s.hold[:0]
-	s.onHit()
+	*s.found = true
 	return errLeak
 }
 

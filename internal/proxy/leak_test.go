@@ -36,7 +36,8 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // readSize bytes, and returns what the caller got and the final error.
 func scan(r io.Reader, token string, readSize int) ([]byte, error, bool) {
 	hit := false
-	s := newLeakScanner(&http.Response{Body: io.NopCloser(r)}, token, func() { hit = true })
+	s := new(leakScanner)
+	s.init(&http.Response{Body: io.NopCloser(r)}, token, &hit)
 	var out []byte
 	buf := make([]byte, readSize)
 	for {
@@ -93,7 +94,9 @@ func TestLeakScannerReleasesNonPrefixTails(t *testing.T) {
 	// An event-stream chunk ends in "\n", which cannot start a token: the
 	// whole chunk must be released at once, without waiting for more.
 	pr, pw := io.Pipe()
-	s := newLeakScanner(&http.Response{Body: pr}, testToken, func() {})
+	var hit bool
+	s := new(leakScanner)
+	s.init(&http.Response{Body: pr}, testToken, &hit)
 	go pw.Write([]byte("data: 1\n\n"))
 	buf := make([]byte, 32*1024)
 	n, err := s.Read(buf)

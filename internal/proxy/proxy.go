@@ -297,8 +297,11 @@ type Credential struct {
 // method and URL, bound to the request's access token.
 type ProofFunc func(method, url string) (string, error)
 
-// exchange is the state of one forwarded request.
+// exchange is the state of one forwarded request, and the context the
+// request is forwarded with (it answers exchangeKey with itself). One
+// allocation holds it and the leak guard's writer and body scanner.
 type exchange struct {
+	context.Context
 	w          http.ResponseWriter // the caller's writer
 	guard      *guardWriter        // nil without the leak guard
 	token      string
@@ -309,20 +312,50 @@ type exchange struct {
 	cancel     context.CancelCauseFunc
 	timer      *time.Timer
 	leakInBody bool // the leak guard found the token in the body or trailers
+
+	guardW guardWriter
+	scan   leakScanner
+	// vals backs the header values set per request; see rewrite.
+	vals [3]string
 }
 
 type exchangeKey struct{}
+
+func (x *exchange) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return x
+	}
+	return x.Context.Value(key)
+}
+
+// timeout cancels the exchange when the upstream's answer is late.
+func (x *exchange) timeout() { x.cancel(errUpstreamTimeout) }
 
 var errUpstreamTimeout = errors.New("proxy: upstream response timeout")
 
 // Forward sends r to m's upstream with cred. m must have come from p.Match
 // for r, and r's context must carry the request id.
 func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Credential) {
-	ctx := r.Context()
-	rid := httpx.RequestID(ctx)
+	p.forward(nil, nil, w, r, m, cred)
+}
+
+// ForwardWithin is Forward with r sent within ctx instead of its own
+// context: ctx derives from r's with context.WithCancelCause, and cancel
+// is its cancel function, which the caller may call (to close a stream
+// when its session ends, say). Forward then bounds the wait for the
+// upstream's answer by canceling ctx, with a cause of its own, instead of
+// deriving another context, and cancels it when it returns.
+func (p *Proxy) ForwardWithin(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, m Match, cred Credential) {
+	p.forward(ctx, cancel, w, r, m, cred)
+}
+
+// forward is Forward within ctx, or within a context of its own when
+// cancel is nil.
+func (p *Proxy) forward(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, m Match, cred Credential) {
+	rid := httpx.RequestID(r.Context())
 	e := p.byRoute[m.Route]
 	if e == nil {
-		p.log.LogAttrs(ctx, slog.LevelError, "proxy: route does not belong to this proxy")
+		p.log.LogAttrs(r.Context(), slog.LevelError, "proxy: route does not belong to this proxy")
 		httpx.JSONError(w, r, http.StatusInternalServerError, "server_error", "The request could not be handled.")
 		return
 	}
@@ -336,11 +369,14 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Cr
 		x.path = stripSegments(m.path, e.segments)
 		x.raw = stripSegments(m.escape, e.segments)
 	}
-	ctx, x.cancel = context.WithCancelCause(ctx)
+	if cancel == nil {
+		ctx, cancel = context.WithCancelCause(r.Context())
+	}
+	x.Context, x.cancel = ctx, cancel
 	defer x.cancel(nil)
-	x.timer = time.AfterFunc(e.Timeout, func() { x.cancel(errUpstreamTimeout) })
+	x.timer = time.AfterFunc(e.Timeout, x.timeout)
 	defer x.timer.Stop()
-	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
+	r = r.WithContext(x)
 
 	if httpx.IsUpgrade(r) {
 		// An upgraded connection lives as long as both sides want; the
@@ -359,7 +395,8 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Cr
 // serveGuarded forwards with the leak guard's writer and turns a detected
 // leak into a 502 (nothing sent yet) or an aborted connection.
 func (p *Proxy) serveGuarded(e *entry, x *exchange, w http.ResponseWriter, r *http.Request) {
-	g := &guardWriter{w: w}
+	x.guardW = guardWriter{w: w}
+	g := &x.guardW
 	x.guard = g
 	defer func() {
 		if !x.leakInBody {
@@ -410,7 +447,7 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 	// full slice of it, so an append elsewhere copies instead of writing
 	// into a neighbour. The values fixed for the proxy are shared the same
 	// way.
-	vals := make([]string, 3)
+	vals := x.vals[:]
 	if xff := p.forwardedFor(pr.In); xff != "" {
 		vals[0] = xff
 		out.Header["X-Forwarded-For"] = vals[0:1:1]
@@ -455,7 +492,8 @@ func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
 			return errLeak
 		}
 		if res.StatusCode != http.StatusSwitchingProtocols && res.Body != nil && res.Body != http.NoBody {
-			res.Body = newLeakScanner(res, x.token, func() { x.leakInBody = true })
+			x.scan.init(res, x.token, &x.leakInBody)
+			res.Body = &x.scan
 		}
 	}
 	if isEventStream(res.Header.Get("Content-Type")) {

@@ -127,15 +127,26 @@ func (r *Registry) Close() {
 	}
 }
 
+// Call is one tracked call: serve its response through it (it is the
+// http.ResponseWriter to write to), then call Done.
+type Call struct {
+	writer
+	e entry
+}
+
 // Track registers a call forwarded for s, a session of app whose idle
-// timeout is idle. Serve the call with the returned writer and request,
-// then call done. When the response turns out to be a stream (the writer
-// is hijacked for an upgrade, or answers 2xx with an event stream or
-// without a Content-Length), it is closed as soon as s ends; an ordinary
-// response is never cut.
-func (r *Registry) Track(w http.ResponseWriter, req *http.Request, app string, s *session.Session, idle time.Duration) (http.ResponseWriter, *http.Request, func()) {
-	ctx, cancel := context.WithCancelCause(req.Context())
-	e := &entry{key: s.Key, app: app, cancel: cancel, deadline: s.ExpiresAt(idle), absolute: s.AbsoluteExpiry}
+// timeout is idle. req is the call's request; cancel must cancel the
+// context it is served with, which the caller cancels once it is served.
+// Serve the call through the returned Call, then call its Done. When the
+// response turns out to be a stream (the writer is hijacked for an
+// upgrade, or answers 2xx with an event stream or without a
+// Content-Length), it is closed as soon as s ends: its context is canceled
+// and a hijacked connection closed. An ordinary response is never cut.
+func (r *Registry) Track(w http.ResponseWriter, req *http.Request, cancel context.CancelCauseFunc, app string, s *session.Session, idle time.Duration) *Call {
+	// One allocation holds the call's writer and its registry entry.
+	c := &Call{e: entry{key: s.Key, app: app, cancel: cancel, deadline: s.ExpiresAt(idle), absolute: s.AbsoluteExpiry}}
+	c.writer = writer{ResponseWriter: w, reg: r, e: &c.e, head: req.Method == http.MethodHead}
+	e := &c.e
 	r.mu.Lock()
 	set := r.byKey[e.key]
 	if set == nil {
@@ -144,12 +155,11 @@ func (r *Registry) Track(w http.ResponseWriter, req *http.Request, app string, s
 	}
 	set[e] = struct{}{}
 	r.mu.Unlock()
-	tw := &writer{ResponseWriter: w, reg: r, e: e, head: req.Method == http.MethodHead}
-	return tw, req.WithContext(ctx), func() {
-		r.finish(e)
-		cancel(nil)
-	}
+	return c
 }
+
+// Done unregisters the call when it has been served.
+func (c *Call) Done() { c.reg.finish(&c.e) }
 
 // End closes this replica's streams of the sessions under keys and tells
 // the other replicas. It is the session manager's OnEnd hook.

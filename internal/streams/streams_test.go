@@ -76,9 +76,12 @@ var sess = &session.Session{Key: "k1", AbsoluteExpiry: time.Now().Add(time.Hour)
 // server serves handler for session sess through r.
 func server(t *testing.T, r *Registry, handler http.HandlerFunc) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w, req, done := r.Track(w, req, "", sess, time.Hour)
-		defer done()
-		handler(w, req)
+		ctx, cancel := context.WithCancelCause(req.Context())
+		defer cancel(nil)
+		req = req.WithContext(ctx)
+		c := r.Track(w, req, cancel, "", sess, time.Hour)
+		defer c.Done()
+		handler(c, req)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
