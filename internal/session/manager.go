@@ -124,8 +124,18 @@ func (m *Manager) Now() time.Time { return m.opts.Now() }
 
 // KeyOf returns the store key for a cookie value: its SHA-256 hash.
 func KeyOf(cookieValue string) string {
-	sum := sha256.Sum256([]byte(cookieValue))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	// Cookie values Load accepts fit the buffer on the stack; only the
+	// key itself is allocated.
+	var in [128]byte
+	var sum [sha256.Size]byte
+	if len(cookieValue) <= len(in) {
+		sum = sha256.Sum256(append(in[:0], cookieValue...))
+	} else {
+		sum = sha256.Sum256([]byte(cookieValue))
+	}
+	var out [43]byte // base64.RawURLEncoding.EncodedLen(sha256.Size)
+	base64.RawURLEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // NewID returns a new random identifier of 256 bits, base64url encoded.
