@@ -106,6 +106,29 @@ func TestLeakScannerReleasesNonPrefixTails(t *testing.T) {
 	pw.Close()
 }
 
+// TestLeakScannerAllocatesNothingForACleanBody: a body that does not end
+// in a possible start of the token is scanned without an allocation.
+func TestLeakScannerAllocatesNothingForACleanBody(t *testing.T) {
+	body := []byte(strings.Repeat(`{"id":1234,"state":"paid"},`, 40))
+	buf := make([]byte, 32*1024)
+	var hit bool
+	var s leakScanner
+	r := bytes.NewReader(body)
+	res := &http.Response{Body: io.NopCloser(r)}
+	n := testing.AllocsPerRun(100, func() {
+		r.Reset(body)
+		s.init(res, testToken, &hit)
+		for {
+			if _, err := s.Read(buf); err != nil {
+				break
+			}
+		}
+	})
+	if n != 0 || hit {
+		t.Errorf("scanning allocates %v times (hit %v), want 0", n, hit)
+	}
+}
+
 func TestLeakScannerPropagatesErrors(t *testing.T) {
 	boom := errors.New("boom")
 	out, err, hit := scan(iotest.DataErrReader(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(boom))), "xyz", 64)
@@ -128,7 +151,7 @@ func TestHeldSuffix(t *testing.T) {
 		{"", "abc", 0},
 		{"a", "a", 0},
 	} {
-		if got := heldSuffix([]byte(tt.data), []byte(tt.token)); got != tt.want {
+		if got := heldSuffix([]byte(tt.data), tt.token); got != tt.want {
 			t.Errorf("heldSuffix(%q, %q) = %d, want %d", tt.data, tt.token, got, tt.want)
 		}
 	}
@@ -147,6 +170,9 @@ func FuzzLeakScanner(f *testing.F) {
 			sz[i] = int(s)
 		}
 		rs := int(readSize%8192) + 1
+		if got, want := containsToken(data, string(token)), bytes.Contains(data, token); got != want {
+			t.Fatalf("containsToken = %v, bytes.Contains = %v", got, want)
+		}
 
 		// Without a planted token the output equals the input, unless the
 		// input already holds the token.
