@@ -107,6 +107,8 @@ type observedContext struct {
 	context.Context
 	id    string
 	route string
+	// idHeader backs the X-Request-Id response header SetRequestID sets.
+	idHeader [1]string
 }
 
 func (c *observedContext) Value(key any) any {
@@ -141,16 +143,19 @@ func SetRoute(ctx context.Context, name string) {
 	}
 }
 
-// SetRequestID records id as the request id of ctx, an observed request's
-// context (see Observe), and reports whether RequestID(ctx) now returns it.
-// It reports false, changing nothing, when ctx has no slot or its slot
-// already has an id; the caller then derives a context with
-// WithRequestID. Call it before anything else reads the request id.
-func SetRequestID(ctx context.Context, id string) bool {
+// SetRequestID sets id as w's X-Request-Id response header and, when ctx
+// is an observed request's context (see Observe) that has no id yet,
+// records it there too. It reports whether RequestID(ctx) now returns id;
+// when not, the caller derives a context with WithRequestID. Call it
+// before anything else reads the request id.
+func SetRequestID(w http.ResponseWriter, ctx context.Context, id string) bool {
 	c, ok := ctx.Value(routeKey{}).(*observedContext)
 	if !ok || c.id != "" || id == "" {
+		w.Header().Set("X-Request-Id", id)
 		return false
 	}
 	c.id = id
+	c.idHeader[0] = id
+	w.Header()["X-Request-Id"] = c.idHeader[:1:1]
 	return RequestID(ctx) == id
 }
