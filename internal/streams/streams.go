@@ -247,18 +247,19 @@ func (r *Registry) markClosed(e *entry) *entry {
 	return e
 }
 
-// shut ends a stream marked closed: the upstream call's context is
-// canceled and the browser's connection, when hijacked, closed.
+// shut ends a stream marked closed: it is counted, then the upstream
+// call's context is canceled and the browser's connection, when hijacked,
+// closed. Counting first means the count never lags what the browser sees.
 func (r *Registry) shut(e *entry, reason string) {
+	if r.opts.OnClose != nil {
+		r.opts.OnClose(reason)
+	}
 	e.cancel(errSessionEnded)
 	r.mu.Lock()
 	conn := e.conn
 	r.mu.Unlock()
 	if conn != nil {
 		conn.Close()
-	}
-	if r.opts.OnClose != nil {
-		r.opts.OnClose(reason)
 	}
 }
 
