@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,8 +61,10 @@ type Options struct {
 type Registry struct {
 	opts Options
 
-	mu    sync.Mutex
-	byKey map[string]map[*entry]struct{}
+	mu sync.Mutex
+	// byKey holds the first of the calls tracked under each session key;
+	// the others follow it through entry.next.
+	byKey map[string]*entry
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -82,6 +85,19 @@ type entry struct {
 	deadline time.Time // when the session ends unless used
 	absolute time.Time // when the session ends however used
 	timer    *time.Timer
+	// prev and next link the calls tracked under the same key.
+	prev, next *entry
+}
+
+// calls yields the calls tracked under key, first to last; r.mu is held.
+func (r *Registry) calls(key string) iter.Seq[*entry] {
+	return func(yield func(*entry) bool) {
+		for e := r.byKey[key]; e != nil; e = e.next {
+			if !yield(e) {
+				return
+			}
+		}
+	}
 }
 
 // errSessionEnded is the cause of a tracked call's context when the stream
@@ -107,7 +123,7 @@ func New(opts Options) (*Registry, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	r := &Registry{opts: opts, byKey: make(map[string]map[*entry]struct{}), stop: stop}
+	r := &Registry{opts: opts, byKey: make(map[string]*entry), stop: stop}
 	r.wg.Add(1)
 	go r.recheckLoop(ctx)
 	if opts.Notifier != nil {
@@ -148,12 +164,10 @@ func (r *Registry) Track(w http.ResponseWriter, req *http.Request, cancel contex
 	c.writer = writer{ResponseWriter: w, reg: r, e: &c.e, head: req.Method == http.MethodHead}
 	e := &c.e
 	r.mu.Lock()
-	set := r.byKey[e.key]
-	if set == nil {
-		set = make(map[*entry]struct{})
-		r.byKey[e.key] = set
+	if first := r.byKey[e.key]; first != nil {
+		e.next, first.prev = first, e
 	}
-	set[e] = struct{}{}
+	r.byKey[e.key] = e
 	r.mu.Unlock()
 	return c
 }
@@ -184,8 +198,8 @@ func (r *Registry) Open() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, set := range r.byKey {
-		for e := range set {
+	for k := range r.byKey {
+		for e := range r.calls(k) {
 			if e.stream && !e.closed {
 				n++
 			}
@@ -199,8 +213,8 @@ func (r *Registry) Open() int {
 func (r *Registry) EndApp(app, reason string) {
 	r.mu.Lock()
 	var keys []string
-	for k, set := range r.byKey {
-		for e := range set {
+	for k := range r.byKey {
+		for e := range r.calls(k) {
 			if e.app == app {
 				keys = append(keys, k)
 				break
@@ -216,7 +230,7 @@ func (r *Registry) endLocal(keys []string, reason string) {
 	var closing []*entry
 	r.mu.Lock()
 	for _, k := range keys {
-		for e := range r.byKey[k] {
+		for e := range r.calls(k) {
 			if e.closed {
 				continue
 			}
@@ -299,12 +313,20 @@ func (r *Registry) opened(e *entry, conn net.Conn) {
 // finish unregisters e when its call returns.
 func (r *Registry) finish(e *entry) {
 	r.mu.Lock()
-	if set := r.byKey[e.key]; set != nil {
-		delete(set, e)
-		if len(set) == 0 {
-			delete(r.byKey, e.key)
-		}
+	switch {
+	case e.prev != nil:
+		e.prev.next = e.next
+	case r.byKey[e.key] != e:
+		// Not linked (finished before).
+	case e.next != nil:
+		r.byKey[e.key] = e.next
+	default:
+		delete(r.byKey, e.key)
 	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	}
+	e.prev, e.next = nil, nil
 	done := e.stream && !e.closed
 	if done {
 		r.markClosed(e)
@@ -366,7 +388,7 @@ func (r *Registry) goneReason(key string) string {
 	now := r.opts.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for e := range r.byKey[key] {
+	for e := range r.calls(key) {
 		switch {
 		case !now.Before(e.absolute):
 			return "absolute"
@@ -397,8 +419,8 @@ func (r *Registry) recheckLoop(ctx context.Context) {
 func (r *Registry) recheck(ctx context.Context) {
 	r.mu.Lock()
 	keys := make([]string, 0, len(r.byKey))
-	for k, set := range r.byKey {
-		for e := range set {
+	for k := range r.byKey {
+		for e := range r.calls(k) {
 			if e.stream && !e.closed {
 				keys = append(keys, k)
 				break
