@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
@@ -88,6 +90,8 @@ type Proxy struct {
 	log                           *slog.Logger
 	leakGuard                     bool
 	onLeak                        func()
+	// timeouts holds idle *timeout timers for reuse.
+	timeouts sync.Pool
 }
 
 type entry struct {
@@ -302,16 +306,18 @@ type ProofFunc func(method, url string) (string, error)
 // allocation holds it and the leak guard's writer and body scanner.
 type exchange struct {
 	context.Context
-	w          http.ResponseWriter // the caller's writer
-	guard      *guardWriter        // nil without the leak guard
-	token      string
-	proof      ProofFunc   // nil: a bearer token
-	headers    http.Header // identity headers
-	requestID  string
-	path, raw  string // outbound path, decoded and escaped
-	cancel     context.CancelCauseFunc
-	timer      *time.Timer
-	leakInBody bool // the leak guard found the token in the body or trailers
+	w         http.ResponseWriter // the caller's writer
+	guard     *guardWriter        // nil without the leak guard
+	token     string
+	proof     ProofFunc   // nil: a bearer token
+	headers   http.Header // identity headers
+	requestID string
+	path, raw string // outbound path, decoded and escaped
+	cancel    context.CancelCauseFunc
+	timer     *timeout
+	// stopped: the timer was stopped before it fired; fired: it fired.
+	stopped, fired bool
+	leakInBody     bool // the leak guard found the token in the body or trailers
 
 	guardW guardWriter
 	scan   leakScanner
@@ -328,8 +334,53 @@ func (x *exchange) Value(key any) any {
 	return x.Context.Value(key)
 }
 
-// timeout cancels the exchange when the upstream's answer is late.
-func (x *exchange) timeout() { x.cancel(errUpstreamTimeout) }
+// stopTimer stops the exchange's timer and reports whether it stopped it
+// before it fired.
+func (x *exchange) stopTimer() bool {
+	if !x.stopped && !x.fired {
+		x.stopped = x.timer.t.Stop()
+		x.fired = !x.stopped
+	}
+	return x.stopped
+}
+
+// timeout is a reusable timer that cancels the exchange it is armed for
+// when the upstream's answer is late. Idle ones wait in Proxy.timeouts; one
+// goes back there only when it was stopped before it fired, so that its
+// function can no longer run and nothing else refers to it.
+type timeout struct {
+	t *time.Timer
+	x atomic.Pointer[exchange]
+}
+
+func (tm *timeout) fire() {
+	if x := tm.x.Load(); x != nil {
+		x.cancel(errUpstreamTimeout)
+	}
+}
+
+// armTimeout starts a timer that cancels x after d.
+func (p *Proxy) armTimeout(x *exchange, d time.Duration) {
+	tm, _ := p.timeouts.Get().(*timeout)
+	if tm == nil {
+		tm = new(timeout)
+		tm.t = time.AfterFunc(time.Hour, tm.fire)
+		tm.t.Stop()
+	}
+	tm.x.Store(x)
+	x.timer = tm
+	tm.t.Reset(d)
+}
+
+// releaseTimeout stops x's timer and keeps it for another exchange unless
+// it fired.
+func (p *Proxy) releaseTimeout(x *exchange) {
+	if x.stopTimer() {
+		x.timer.x.Store(nil)
+		p.timeouts.Put(x.timer)
+	}
+	x.timer = nil
+}
 
 var errUpstreamTimeout = errors.New("proxy: upstream response timeout")
 
@@ -374,8 +425,8 @@ func (p *Proxy) forward(ctx context.Context, cancel context.CancelCauseFunc, w h
 	}
 	x.Context, x.cancel = ctx, cancel
 	defer x.cancel(nil)
-	x.timer = time.AfterFunc(e.Timeout, x.timeout)
-	defer x.timer.Stop()
+	p.armTimeout(x, e.Timeout)
+	defer p.releaseTimeout(x)
 	r = r.WithContext(x)
 
 	if httpx.IsUpgrade(r) {
@@ -483,7 +534,7 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 
 func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
 	x := exchangeFrom(res.Request.Context())
-	if !x.timer.Stop() {
+	if !x.stopTimer() {
 		return errUpstreamTimeout
 	}
 	SanitizeResponse(res.Header, p.stripCookie)

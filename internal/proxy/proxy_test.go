@@ -515,6 +515,37 @@ func TestForwardWithinSharesTheCallersContext(t *testing.T) {
 	}
 }
 
+// TestTimeoutsAreReused: the route's timeout holds for every request, fast
+// and slow in turn, as the proxy reuses the timers of answered ones.
+func TestTimeoutsAreReused(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/slow" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Timeout: 100 * time.Millisecond}}, testOptions(t))
+	gw := gateway(t, p, "")
+	for i := range 6 {
+		path, want := "/api/fast", http.StatusOK
+		if i%3 == 2 {
+			path, want = "/api/slow", http.StatusGatewayTimeout
+		}
+		req, _ := http.NewRequest("GET", gw.URL+path, nil)
+		res, body := do(t, req)
+		if res.StatusCode != want {
+			t.Fatalf("request %d to %s: status %d body %s, want %d", i, path, res.StatusCode, body, want)
+		}
+	}
+}
+
 func TestIsTimeout(t *testing.T) {
 	dialErr := &net.OpError{Op: "dial", Err: context.DeadlineExceeded}
 	if isTimeout(dialErr) {
