@@ -1,6 +1,7 @@
 package gatehouse
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -39,13 +40,18 @@ func (a *app) serveAPI(w http.ResponseWriter, r *http.Request, api *apiRoute, m 
 	if !api.policy.Apply(w, r, s, &cred) {
 		return
 	}
-	if s != nil {
-		// A response that stays open is closed when the session ends.
-		var done func()
-		w, r, done = a.streams.Track(w, r, a.name, s, a.cfg.Session.IdleTimeout)
-		defer done()
+	if s == nil {
+		a.proxy.Forward(w, r, m, cred)
+		return
 	}
-	a.proxy.Forward(w, r, m, cred)
+	// A response that stays open is closed when the session ends, by
+	// canceling the call's context; the same context bounds the wait for
+	// the upstream's answer.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	call := a.streams.Track(w, r, cancel, a.name, s, a.cfg.Session.IdleTimeout)
+	defer call.Done()
+	a.proxy.ForwardWithin(ctx, cancel, call, r, m, cred)
 }
 
 // refuse answers an API call whose credential could not be had. The

@@ -449,7 +449,9 @@ func (g *Gateway) withRequestID(w http.ResponseWriter, r *http.Request) *http.Re
 	if id == "" || len(id) > 128 || !g.fromTrustedProxy(r) || strings.ContainsFunc(id, func(c rune) bool { return c <= ' ' || c > '~' }) {
 		id = httpx.NewRequestID()
 	}
-	w.Header().Set("X-Request-Id", id)
+	if httpx.SetRequestID(w, r.Context(), id) {
+		return r // the access log's context holds it
+	}
 	return r.WithContext(httpx.WithRequestID(r.Context(), id))
 }
 

@@ -26,13 +26,17 @@ func NewRequestID() string {
 
 // WithRequestID returns a context carrying id.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return context.WithValue(ctx, requestIDKey{}, &id)
 }
 
 // RequestID returns the request id carried by ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	// The value is a *string, which an observed request's context hands
+	// out without an allocation.
+	if id, ok := ctx.Value(requestIDKey{}).(*string); ok {
+		return *id
+	}
+	return ""
 }
 
 // Error is the JSON body of every error Gatehouse answers to an API call.
@@ -88,17 +92,70 @@ func Page(w http.ResponseWriter, r *http.Request, status int, title, message, li
 
 type routeKey struct{}
 
-// WithRouteSlot returns a context with room for the name of the route that
-// serves the request, for an access log wrapped around the handler, and
-// the slot itself.
-func WithRouteSlot(ctx context.Context) (context.Context, *string) {
-	slot := new(string)
-	return context.WithValue(ctx, routeKey{}, slot), slot
+// Observed is one request seen by an access log wrapped around the
+// handler: the Recorder the handler writes through, and the request's
+// context with room for what the handler learns about it (the request id
+// and the route's name). Both come in one allocation.
+type Observed struct {
+	Recorder
+	ctx observedContext
 }
+
+// observedContext is the context of an observed request. It answers for
+// the request id once SetRequestID gave one, and for the route slot.
+type observedContext struct {
+	context.Context
+	id    string
+	route string
+	// idHeader backs the X-Request-Id response header SetRequestID sets.
+	idHeader [1]string
+}
+
+func (c *observedContext) Value(key any) any {
+	switch key.(type) {
+	case requestIDKey:
+		if c.id != "" {
+			return &c.id
+		}
+	case routeKey:
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// Observe returns an Observed for a request served with w and ctx.
+func Observe(w http.ResponseWriter, ctx context.Context) *Observed {
+	o := &Observed{Recorder: Recorder{ResponseWriter: w}}
+	o.ctx.Context = ctx
+	return o
+}
+
+// Context returns the context to serve the request with.
+func (o *Observed) Context() context.Context { return &o.ctx }
+
+// Route returns the name SetRoute recorded, or "".
+func (o *Observed) Route() string { return o.ctx.route }
 
 // SetRoute records the serving route's name in ctx's slot, if it has one.
 func SetRoute(ctx context.Context, name string) {
-	if slot, ok := ctx.Value(routeKey{}).(*string); ok {
-		*slot = name
+	if c, ok := ctx.Value(routeKey{}).(*observedContext); ok {
+		c.route = name
 	}
+}
+
+// SetRequestID sets id as w's X-Request-Id response header and, when ctx
+// is an observed request's context (see Observe) that has no id yet,
+// records it there too. It reports whether RequestID(ctx) now returns id;
+// when not, the caller derives a context with WithRequestID. Call it
+// before anything else reads the request id.
+func SetRequestID(w http.ResponseWriter, ctx context.Context, id string) bool {
+	c, ok := ctx.Value(routeKey{}).(*observedContext)
+	if !ok || c.id != "" || id == "" {
+		w.Header().Set("X-Request-Id", id)
+		return false
+	}
+	c.id = id
+	c.idHeader[0] = id
+	w.Header()["X-Request-Id"] = c.idHeader[:1:1]
+	return RequestID(ctx) == id
 }

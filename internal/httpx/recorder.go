@@ -21,6 +21,15 @@ type Recorder struct {
 // NewRecorder wraps w.
 func NewRecorder(w http.ResponseWriter) *Recorder { return &Recorder{ResponseWriter: w} }
 
+// RecorderFor returns w itself when it is a Recorder nothing was written
+// through yet (an access log's, say), else a new Recorder wrapping w.
+func RecorderFor(w http.ResponseWriter) *Recorder {
+	if r, ok := w.(*Recorder); ok && r.status == 0 && r.bytes == 0 && !r.hijacked {
+		return r
+	}
+	return NewRecorder(w)
+}
+
 // Bytes returns the body bytes written so far.
 func (w *Recorder) Bytes() int64 { return w.bytes }
 

@@ -16,8 +16,9 @@ import (
 // answered with a 5xx status are logged at level Warn, the others at Info.
 //
 // The request id is the one httpx.RequestID finds in the request context
-// or, when the id is assigned further in (as Gateway.ServeHTTP does), the
-// X-Request-Id response header. A connection hijacked for a protocol
+// (where Gateway.ServeHTTP records the id it assigns, see
+// httpx.SetRequestID) or, when the id is assigned further in by other
+// means, the X-Request-Id response header. A connection hijacked for a protocol
 // upgrade is logged with status 101 unless the handler wrote another one;
 // its bytes count only what went through the ResponseWriter.
 //
@@ -27,8 +28,9 @@ import (
 func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := httpx.NewRecorder(w)
-		ctx, route := httpx.WithRouteSlot(r.Context())
+		o := httpx.Observe(w, r.Context())
+		rec := &o.Recorder
+		ctx := o.Context()
 		r = r.WithContext(ctx)
 		next.ServeHTTP(rec, r)
 		id := httpx.RequestID(ctx)
@@ -44,7 +46,7 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.String("route", *route),
+			slog.String("route", o.Route()),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			slog.Int64("bytes", rec.Bytes()),

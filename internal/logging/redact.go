@@ -58,6 +58,15 @@ func (h *redactHandler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
+	clean := true
+	r.Attrs(func(a slog.Attr) bool {
+		clean = !mayRedact(a)
+		return clean
+	})
+	if clean {
+		// Nothing to replace: the record goes on as it is, without a copy.
+		return h.inner.Handle(ctx, r)
+	}
 	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
@@ -80,6 +89,23 @@ func redactAttrs(attrs []slog.Attr) []slog.Attr {
 		out[i] = redactAttr(a)
 	}
 	return out
+}
+
+// mayRedact reports whether redactAttr could return something other than
+// a: the key is sensitive, or the value is a group, a slog.LogValuer or an
+// http.Header.
+func mayRedact(a slog.Attr) bool {
+	if Sensitive(a.Key) {
+		return true
+	}
+	switch a.Value.Kind() {
+	case slog.KindGroup, slog.KindLogValuer:
+		return true
+	case slog.KindAny:
+		_, ok := a.Value.Any().(http.Header)
+		return ok
+	}
+	return false
 }
 
 func redactAttr(a slog.Attr) slog.Attr {

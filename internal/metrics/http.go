@@ -43,7 +43,7 @@ func (m *Metrics) Serve(route string, w http.ResponseWriter, r *http.Request, se
 	inFlight := m.inFlight.WithLabelValues(route)
 	inFlight.Inc()
 	defer inFlight.Dec()
-	sw := httpx.NewRecorder(w)
+	sw := httpx.RecorderFor(w)
 	serve(sw, r)
 	code := sw.StatusCode()
 	m.requests.WithLabelValues(route, method(r.Method), statusLabel(code)).Inc()

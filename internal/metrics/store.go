@@ -1,9 +1,6 @@
 package metrics
 
 import (
-	"context"
-	"time"
-
 	"github.com/gatehouse-bff/gatehouse/internal/storewrap"
 	"github.com/gatehouse-bff/gatehouse/store"
 )
@@ -15,8 +12,5 @@ func InstrumentStore(m *Metrics, s store.Store) store.Store {
 	if m == nil {
 		return s
 	}
-	return storewrap.Wrap(s, func(ctx context.Context, op string) (context.Context, func(error)) {
-		start := time.Now()
-		return ctx, func(err error) { m.StoreCall(op, time.Since(start), err) }
-	})
+	return storewrap.Observe(s, m.StoreCall)
 }

@@ -25,26 +25,20 @@ const minDirectRead = 4096
 type leakScanner struct {
 	body  io.ReadCloser
 	res   *http.Response // for its trailers
-	token []byte
-	onHit func()
+	token string
+	found *bool // set when the token is found
 
-	hold []byte // carried-over tail, len < len(token)
+	hold []byte // carried-over tail, len < len(token); made when first needed
 	buf  []byte // own buffer for small caller reads
 	out  []byte // pending bytes of buf not yet returned
 	err  error  // sticky error
 }
 
-func newLeakScanner(res *http.Response, token string, onHit func()) *leakScanner {
-	// One allocation holds the token's bytes and the hold buffer.
-	buf := make([]byte, len(token), 2*len(token))
-	copy(buf, token)
-	return &leakScanner{
-		body:  res.Body,
-		res:   res,
-		token: buf[:len(token):len(token)],
-		onHit: onHit,
-		hold:  buf[len(token):len(token)],
-	}
+// init makes s scan res's body for token, setting *found on a hit. It
+// allocates nothing: the token is searched as a string, and the hold
+// buffer is made only when a read ends in a possible start of the token.
+func (s *leakScanner) init(res *http.Response, token string, found *bool) {
+	*s = leakScanner{body: res.Body, res: res, token: token, found: found}
 }
 
 func (s *leakScanner) Read(p []byte) (int, error) {
@@ -79,7 +73,7 @@ func (s *leakScanner) fill(dst []byte) (int, error) {
 		h := copy(dst, s.hold)
 		n, err := s.body.Read(dst[h:])
 		data := dst[:h+n]
-		if bytes.Contains(data, s.token) {
+		if containsToken(data, s.token) {
 			return 0, s.hit()
 		}
 		if err != nil {
@@ -91,6 +85,9 @@ func (s *leakScanner) fill(dst []byte) (int, error) {
 			return len(data), err
 		}
 		k := heldSuffix(data, s.token)
+		if k > 0 && s.hold == nil {
+			s.hold = make([]byte, 0, len(s.token)-1)
+		}
 		s.hold = append(s.hold[:0], data[len(data)-k:]...)
 		if rel := len(data) - k; rel > 0 || n == 0 {
 			return rel, nil
@@ -101,7 +98,7 @@ func (s *leakScanner) fill(dst []byte) (int, error) {
 func (s *leakScanner) hit() error {
 	s.err = errLeak
 	s.hold = s.hold[:0]
-	s.onHit()
+	*s.found = true
 	return errLeak
 }
 
@@ -120,7 +117,7 @@ func (s *leakScanner) Close() error {
 func (s *leakScanner) trailersLeak() bool {
 	found := false
 	for k, vs := range s.res.Trailer {
-		if valuesContain(vs, string(s.token)) {
+		if valuesContain(vs, s.token) {
 			delete(s.res.Trailer, k)
 			found = true
 		}
@@ -128,9 +125,28 @@ func (s *leakScanner) trailersLeak() bool {
 	return found
 }
 
+// containsToken reports whether data contains token, as bytes.Contains
+// would, without converting either.
+func containsToken(data []byte, token string) bool {
+	if len(token) == 0 {
+		return true
+	}
+	for len(data) >= len(token) {
+		i := bytes.IndexByte(data[:len(data)-len(token)+1], token[0])
+		if i < 0 {
+			return false
+		}
+		if string(data[i:i+len(token)]) == token {
+			return true
+		}
+		data = data[i+1:]
+	}
+	return false
+}
+
 // heldSuffix returns the length of the longest suffix of data that is a
 // proper prefix of token.
-func heldSuffix(data, token []byte) int {
+func heldSuffix(data []byte, token string) int {
 	i := max(len(data)-(len(token)-1), 0)
 	for i < len(data) {
 		j := bytes.IndexByte(data[i:], token[0])
@@ -138,7 +154,7 @@ func heldSuffix(data, token []byte) int {
 			return 0
 		}
 		i += j
-		if bytes.HasPrefix(token, data[i:]) {
+		if rest := data[i:]; len(rest) <= len(token) && token[:len(rest)] == string(rest) {
 			return len(data) - i
 		}
 		i++

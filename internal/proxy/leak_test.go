@@ -36,7 +36,8 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // readSize bytes, and returns what the caller got and the final error.
 func scan(r io.Reader, token string, readSize int) ([]byte, error, bool) {
 	hit := false
-	s := newLeakScanner(&http.Response{Body: io.NopCloser(r)}, token, func() { hit = true })
+	s := new(leakScanner)
+	s.init(&http.Response{Body: io.NopCloser(r)}, token, &hit)
 	var out []byte
 	buf := make([]byte, readSize)
 	for {
@@ -93,7 +94,9 @@ func TestLeakScannerReleasesNonPrefixTails(t *testing.T) {
 	// An event-stream chunk ends in "\n", which cannot start a token: the
 	// whole chunk must be released at once, without waiting for more.
 	pr, pw := io.Pipe()
-	s := newLeakScanner(&http.Response{Body: pr}, testToken, func() {})
+	var hit bool
+	s := new(leakScanner)
+	s.init(&http.Response{Body: pr}, testToken, &hit)
 	go pw.Write([]byte("data: 1\n\n"))
 	buf := make([]byte, 32*1024)
 	n, err := s.Read(buf)
@@ -101,6 +104,29 @@ func TestLeakScannerReleasesNonPrefixTails(t *testing.T) {
 		t.Fatalf("Read = %q, %v", buf[:n], err)
 	}
 	pw.Close()
+}
+
+// TestLeakScannerAllocatesNothingForACleanBody: a body that does not end
+// in a possible start of the token is scanned without an allocation.
+func TestLeakScannerAllocatesNothingForACleanBody(t *testing.T) {
+	body := []byte(strings.Repeat(`{"id":1234,"state":"paid"},`, 40))
+	buf := make([]byte, 32*1024)
+	var hit bool
+	var s leakScanner
+	r := bytes.NewReader(body)
+	res := &http.Response{Body: io.NopCloser(r)}
+	n := testing.AllocsPerRun(100, func() {
+		r.Reset(body)
+		s.init(res, testToken, &hit)
+		for {
+			if _, err := s.Read(buf); err != nil {
+				break
+			}
+		}
+	})
+	if n != 0 || hit {
+		t.Errorf("scanning allocates %v times (hit %v), want 0", n, hit)
+	}
 }
 
 func TestLeakScannerPropagatesErrors(t *testing.T) {
@@ -125,7 +151,7 @@ func TestHeldSuffix(t *testing.T) {
 		{"", "abc", 0},
 		{"a", "a", 0},
 	} {
-		if got := heldSuffix([]byte(tt.data), []byte(tt.token)); got != tt.want {
+		if got := heldSuffix([]byte(tt.data), tt.token); got != tt.want {
 			t.Errorf("heldSuffix(%q, %q) = %d, want %d", tt.data, tt.token, got, tt.want)
 		}
 	}
@@ -144,6 +170,9 @@ func FuzzLeakScanner(f *testing.F) {
 			sz[i] = int(s)
 		}
 		rs := int(readSize%8192) + 1
+		if got, want := containsToken(data, string(token)), bytes.Contains(data, token); got != want {
+			t.Fatalf("containsToken = %v, bytes.Contains = %v", got, want)
+		}
 
 		// Without a planted token the output equals the input, unless the
 		// input already holds the token.

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-bff/gatehouse/internal/httpx"
@@ -88,6 +90,8 @@ type Proxy struct {
 	log                           *slog.Logger
 	leakGuard                     bool
 	onLeak                        func()
+	// timeouts holds idle *timeout timers for reuse.
+	timeouts sync.Pool
 }
 
 type entry struct {
@@ -297,32 +301,112 @@ type Credential struct {
 // method and URL, bound to the request's access token.
 type ProofFunc func(method, url string) (string, error)
 
-// exchange is the state of one forwarded request.
+// exchange is the state of one forwarded request, and the context the
+// request is forwarded with (it answers exchangeKey with itself). One
+// allocation holds it and the leak guard's writer and body scanner.
 type exchange struct {
-	w          http.ResponseWriter // the caller's writer
-	guard      *guardWriter        // nil without the leak guard
-	token      string
-	proof      ProofFunc   // nil: a bearer token
-	headers    http.Header // identity headers
-	requestID  string
-	path, raw  string // outbound path, decoded and escaped
-	cancel     context.CancelCauseFunc
-	timer      *time.Timer
-	leakInBody bool // the leak guard found the token in the body or trailers
+	context.Context
+	w         http.ResponseWriter // the caller's writer
+	guard     *guardWriter        // nil without the leak guard
+	token     string
+	proof     ProofFunc   // nil: a bearer token
+	headers   http.Header // identity headers
+	requestID string
+	path, raw string // outbound path, decoded and escaped
+	cancel    context.CancelCauseFunc
+	timer     *timeout
+	// stopped: the timer was stopped before it fired; fired: it fired.
+	stopped, fired bool
+	leakInBody     bool // the leak guard found the token in the body or trailers
+
+	guardW guardWriter
+	scan   leakScanner
+	// vals backs the header values set per request; see rewrite.
+	vals [3]string
 }
 
 type exchangeKey struct{}
+
+func (x *exchange) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return x
+	}
+	return x.Context.Value(key)
+}
+
+// stopTimer stops the exchange's timer and reports whether it stopped it
+// before it fired.
+func (x *exchange) stopTimer() bool {
+	if !x.stopped && !x.fired {
+		x.stopped = x.timer.t.Stop()
+		x.fired = !x.stopped
+	}
+	return x.stopped
+}
+
+// timeout is a reusable timer that cancels the exchange it is armed for
+// when the upstream's answer is late. Idle ones wait in Proxy.timeouts; one
+// goes back there only when it was stopped before it fired, so that its
+// function can no longer run and nothing else refers to it.
+type timeout struct {
+	t *time.Timer
+	x atomic.Pointer[exchange]
+}
+
+func (tm *timeout) fire() {
+	if x := tm.x.Load(); x != nil {
+		x.cancel(errUpstreamTimeout)
+	}
+}
+
+// armTimeout starts a timer that cancels x after d.
+func (p *Proxy) armTimeout(x *exchange, d time.Duration) {
+	tm, _ := p.timeouts.Get().(*timeout)
+	if tm == nil {
+		tm = new(timeout)
+		tm.t = time.AfterFunc(time.Hour, tm.fire)
+		tm.t.Stop()
+	}
+	tm.x.Store(x)
+	x.timer = tm
+	tm.t.Reset(d)
+}
+
+// releaseTimeout stops x's timer and keeps it for another exchange unless
+// it fired.
+func (p *Proxy) releaseTimeout(x *exchange) {
+	if x.stopTimer() {
+		x.timer.x.Store(nil)
+		p.timeouts.Put(x.timer)
+	}
+	x.timer = nil
+}
 
 var errUpstreamTimeout = errors.New("proxy: upstream response timeout")
 
 // Forward sends r to m's upstream with cred. m must have come from p.Match
 // for r, and r's context must carry the request id.
 func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Credential) {
-	ctx := r.Context()
-	rid := httpx.RequestID(ctx)
+	p.forward(nil, nil, w, r, m, cred)
+}
+
+// ForwardWithin is Forward with r sent within ctx instead of its own
+// context: ctx derives from r's with context.WithCancelCause, and cancel
+// is its cancel function, which the caller may call (to close a stream
+// when its session ends, say). Forward then bounds the wait for the
+// upstream's answer by canceling ctx, with a cause of its own, instead of
+// deriving another context, and cancels it when it returns.
+func (p *Proxy) ForwardWithin(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, m Match, cred Credential) {
+	p.forward(ctx, cancel, w, r, m, cred)
+}
+
+// forward is Forward within ctx, or within a context of its own when
+// cancel is nil.
+func (p *Proxy) forward(ctx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter, r *http.Request, m Match, cred Credential) {
+	rid := httpx.RequestID(r.Context())
 	e := p.byRoute[m.Route]
 	if e == nil {
-		p.log.LogAttrs(ctx, slog.LevelError, "proxy: route does not belong to this proxy")
+		p.log.LogAttrs(r.Context(), slog.LevelError, "proxy: route does not belong to this proxy")
 		httpx.JSONError(w, r, http.StatusInternalServerError, "server_error", "The request could not be handled.")
 		return
 	}
@@ -336,11 +420,14 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Cr
 		x.path = stripSegments(m.path, e.segments)
 		x.raw = stripSegments(m.escape, e.segments)
 	}
-	ctx, x.cancel = context.WithCancelCause(ctx)
+	if cancel == nil {
+		ctx, cancel = context.WithCancelCause(r.Context())
+	}
+	x.Context, x.cancel = ctx, cancel
 	defer x.cancel(nil)
-	x.timer = time.AfterFunc(e.Timeout, func() { x.cancel(errUpstreamTimeout) })
-	defer x.timer.Stop()
-	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
+	p.armTimeout(x, e.Timeout)
+	defer p.releaseTimeout(x)
+	r = r.WithContext(x)
 
 	if httpx.IsUpgrade(r) {
 		// An upgraded connection lives as long as both sides want; the
@@ -359,7 +446,8 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, m Match, cred Cr
 // serveGuarded forwards with the leak guard's writer and turns a detected
 // leak into a 502 (nothing sent yet) or an aborted connection.
 func (p *Proxy) serveGuarded(e *entry, x *exchange, w http.ResponseWriter, r *http.Request) {
-	g := &guardWriter{w: w}
+	x.guardW = guardWriter{w: w}
+	g := &x.guardW
 	x.guard = g
 	defer func() {
 		if !x.leakInBody {
@@ -410,7 +498,7 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 	// full slice of it, so an append elsewhere copies instead of writing
 	// into a neighbour. The values fixed for the proxy are shared the same
 	// way.
-	vals := make([]string, 3)
+	vals := x.vals[:]
 	if xff := p.forwardedFor(pr.In); xff != "" {
 		vals[0] = xff
 		out.Header["X-Forwarded-For"] = vals[0:1:1]
@@ -446,7 +534,7 @@ func (p *Proxy) rewrite(e *entry, pr *httputil.ProxyRequest) {
 
 func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
 	x := exchangeFrom(res.Request.Context())
-	if !x.timer.Stop() {
+	if !x.stopTimer() {
 		return errUpstreamTimeout
 	}
 	SanitizeResponse(res.Header, p.stripCookie)
@@ -455,7 +543,8 @@ func (p *Proxy) modifyResponse(e *entry, res *http.Response) error {
 			return errLeak
 		}
 		if res.StatusCode != http.StatusSwitchingProtocols && res.Body != nil && res.Body != http.NoBody {
-			res.Body = newLeakScanner(res, x.token, func() { x.leakInBody = true })
+			x.scan.init(res, x.token, &x.leakInBody)
+			res.Body = &x.scan
 		}
 	}
 	if isEventStream(res.Header.Get("Content-Type")) {

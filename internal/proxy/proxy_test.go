@@ -456,6 +456,96 @@ func TestUpstreamTimeout(t *testing.T) {
 	}
 }
 
+// TestForwardWithinSharesTheCallersContext: within a context the caller
+// can cancel, the route's timeout still answers 504, and the caller's
+// cancel stops the upstream call.
+func TestForwardWithinSharesTheCallersContext(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	gone := make(chan struct{}, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			http.NewResponseController(w).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			gone <- struct{}{}
+		}
+	}))
+	defer up.Close()
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Timeout: 50 * time.Millisecond}}, testOptions(t))
+	cut := errors.New("test: session ended")
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(httpx.WithRequestID(r.Context(), httpx.NewRequestID()))
+		m, _ := p.Match(r)
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		if r.URL.Path == "/api/stream" {
+			time.AfterFunc(100*time.Millisecond, func() { cancel(cut) })
+		}
+		p.ForwardWithin(ctx, cancel, w, r, m, Credential{Token: testToken})
+	}))
+	defer gw.Close()
+
+	req, _ := http.NewRequest("GET", gw.URL+"/api/slow", nil)
+	res, body := do(t, req)
+	if res.StatusCode != http.StatusGatewayTimeout || errorCode(t, body) != "upstream_timeout" {
+		t.Fatalf("slow upstream: status %d body %s", res.StatusCode, body)
+	}
+	<-gone
+
+	req, _ = http.NewRequest("GET", gw.URL+"/api/stream", nil)
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("stream: status %d", res.StatusCode)
+	}
+	// The cut stream ends abruptly.
+	io.Copy(io.Discard, res.Body)
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the caller's cancel did not end the upstream call")
+	}
+}
+
+// TestTimeoutsAreReused: the route's timeout holds for every request, fast
+// and slow in turn, as the proxy reuses the timers of answered ones.
+func TestTimeoutsAreReused(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/slow" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	p := newProxy(t, []Route{{Prefix: "/api/", Upstream: mustURL(t, up.URL), Timeout: 100 * time.Millisecond}}, testOptions(t))
+	gw := gateway(t, p, "")
+	for i := range 6 {
+		path, want := "/api/fast", http.StatusOK
+		if i%3 == 2 {
+			path, want = "/api/slow", http.StatusGatewayTimeout
+		}
+		req, _ := http.NewRequest("GET", gw.URL+path, nil)
+		res, body := do(t, req)
+		if res.StatusCode != want {
+			t.Fatalf("request %d to %s: status %d body %s, want %d", i, path, res.StatusCode, body, want)
+		}
+	}
+}
+
 func TestIsTimeout(t *testing.T) {
 	dialErr := &net.OpError{Op: "dial", Err: context.DeadlineExceeded}
 	if isTimeout(dialErr) {

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 )
 
 // droppedHeaders are request header names removed before forwarding, in
@@ -154,25 +156,25 @@ func filterCookies(h http.Header, stripCookie func(name string) bool) {
 	if len(lines) == 0 {
 		return
 	}
-	cookies := (&http.Request{Header: http.Header{"Cookie": lines}}).Cookies()
 	var b strings.Builder
-	for _, c := range cookies {
-		if stripCookie(c.Name) {
-			continue
+	httpx.Cookies(h, func(name, value string, quoted bool) bool {
+		if stripCookie(name) {
+			return true
 		}
 		if b.Len() > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(c.Name)
+		b.WriteString(name)
 		b.WriteByte('=')
-		if c.Quoted {
+		if quoted {
 			b.WriteByte('"')
-			b.WriteString(c.Value)
+			b.WriteString(value)
 			b.WriteByte('"')
 		} else {
-			b.WriteString(c.Value)
+			b.WriteString(value)
 		}
-	}
+		return true
+	})
 	if b.Len() == 0 {
 		delete(h, "Cookie")
 		return

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/store"
 )
@@ -127,8 +128,18 @@ func (m *Manager) Now() time.Time { return m.opts.Now() }
 
 // KeyOf returns the store key for a cookie value: its SHA-256 hash.
 func KeyOf(cookieValue string) string {
-	sum := sha256.Sum256([]byte(cookieValue))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	// Cookie values Load accepts fit the buffer on the stack; only the
+	// key itself is allocated.
+	var in [128]byte
+	var sum [sha256.Size]byte
+	if len(cookieValue) <= len(in) {
+		sum = sha256.Sum256(append(in[:0], cookieValue...))
+	} else {
+		sum = sha256.Sum256([]byte(cookieValue))
+	}
+	var out [43]byte // base64.RawURLEncoding.EncodedLen(sha256.Size)
+	base64.RawURLEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // NewID returns a new random identifier of 256 bits, base64url encoded.
@@ -258,11 +269,11 @@ func (m *Manager) remember(rec *store.Record, s *Session) {
 // treat every error as "not signed in" (fail closed). With slide set, the
 // idle deadline moves forward.
 func (m *Manager) Load(ctx context.Context, r *http.Request, slide bool) (*Session, error) {
-	c, err := r.Cookie(m.opts.CookieName)
-	if err != nil || c.Value == "" || len(c.Value) > 128 {
+	v, ok := httpx.Cookie(r.Header, m.opts.CookieName)
+	if !ok || v == "" || len(v) > 128 {
 		return nil, ErrNoSession
 	}
-	return m.LoadKey(ctx, KeyOf(c.Value), slide)
+	return m.LoadKey(ctx, KeyOf(v), slide)
 }
 
 // LoadKey is Load by store key.

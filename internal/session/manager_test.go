@@ -2,6 +2,8 @@ package session_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -257,5 +259,18 @@ func TestSlideKeepsTokensSavedMeanwhile(t *testing.T) {
 	}
 	if !s.LastSeen.Equal(c.Now()) {
 		t.Errorf("LastSeen = %v; want the slide's %v", s.LastSeen, c.Now())
+	}
+}
+
+func TestKeyOfIsTheCookieValuesSHA256(t *testing.T) {
+	for _, v := range []string{"", "abc", strings.Repeat("v", 128), strings.Repeat("w", 129), strings.Repeat("x", 4000)} {
+		sum := sha256.Sum256([]byte(v))
+		if got, want := session.KeyOf(v), base64.RawURLEncoding.EncodeToString(sum[:]); got != want {
+			t.Errorf("KeyOf(%d bytes) = %q, want %q", len(v), got, want)
+		}
+	}
+	v := session.NewID()
+	if n := testing.AllocsPerRun(100, func() { session.KeyOf(v) }); n > 1 {
+		t.Errorf("KeyOf allocates %v times, want 1 (the key)", n)
 	}
 }

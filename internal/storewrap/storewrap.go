@@ -21,64 +21,100 @@ func Wrap(s store.Store, hook Hook) store.Store {
 	return &wrapped{s: s, hook: hook}
 }
 
+// Observer is told of each store call when it returns: the operation's
+// name (as for Hook), how long the call took and its error. Close is not
+// observed.
+type Observer func(op string, d time.Duration, err error)
+
+// Observe returns s with every call reported to observe. Unlike a Hook,
+// which returns a function per call, it costs no allocation per call.
+func Observe(s store.Store, observe Observer) store.Store {
+	return &wrapped{s: s, observe: observe}
+}
+
 type wrapped struct {
-	s    store.Store
-	hook Hook
+	s       store.Store
+	hook    Hook     // nil with observe
+	observe Observer // nil with hook
+}
+
+// call is one observed call in progress.
+type call struct {
+	w     *wrapped
+	op    string
+	start time.Time
+	done  func(error) // the hook's
+}
+
+func (w *wrapped) begin(ctx context.Context, op string) (context.Context, call) {
+	if w.hook != nil {
+		ctx, done := w.hook(ctx, op)
+		return ctx, call{done: done}
+	}
+	return ctx, call{w: w, op: op, start: time.Now()}
+}
+
+func (c call) end(err error) {
+	if c.done != nil {
+		c.done(err)
+		return
+	}
+	c.w.observe(c.op, time.Since(c.start), err)
 }
 
 func (w *wrapped) Get(ctx context.Context, key string) (*store.Record, error) {
-	ctx, done := w.hook(ctx, "get")
+	ctx, c := w.begin(ctx, "get")
 	rec, err := w.s.Get(ctx, key)
-	done(err)
+	c.end(err)
 	return rec, err
 }
 
 func (w *wrapped) Create(ctx context.Context, rec *store.Record) error {
-	ctx, done := w.hook(ctx, "create")
+	ctx, c := w.begin(ctx, "create")
 	err := w.s.Create(ctx, rec)
-	done(err)
+	c.end(err)
 	return err
 }
 
 func (w *wrapped) Update(ctx context.Context, rec *store.Record) error {
-	ctx, done := w.hook(ctx, "update")
+	ctx, c := w.begin(ctx, "update")
 	err := w.s.Update(ctx, rec)
-	done(err)
+	c.end(err)
 	return err
 }
 
 func (w *wrapped) Delete(ctx context.Context, key string) error {
-	ctx, done := w.hook(ctx, "delete")
+	ctx, c := w.begin(ctx, "delete")
 	err := w.s.Delete(ctx, key)
-	done(err)
+	c.end(err)
 	return err
 }
 
 func (w *wrapped) DeleteMatching(ctx context.Context, f store.Filter) ([]string, error) {
-	ctx, done := w.hook(ctx, "delete_matching")
+	ctx, c := w.begin(ctx, "delete_matching")
 	keys, err := w.s.DeleteMatching(ctx, f)
-	done(err)
+	c.end(err)
 	return keys, err
 }
 
 func (w *wrapped) List(ctx context.Context, f store.Filter) ([]*store.Record, error) {
-	ctx, done := w.hook(ctx, "list")
+	ctx, c := w.begin(ctx, "list")
 	recs, err := w.s.List(ctx, f)
-	done(err)
+	c.end(err)
 	return recs, err
 }
 
 func (w *wrapped) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	ctx, done := w.hook(ctx, "once")
+	ctx, c := w.begin(ctx, "once")
 	ok, err := w.s.Once(ctx, key, ttl)
-	done(err)
+	c.end(err)
 	return ok, err
 }
 
 func (w *wrapped) Ping(ctx context.Context) error {
-	ctx, done := w.hook(ctx, "ping")
+	ctx, c := w.begin(ctx, "ping")
 	err := w.s.Ping(ctx)
-	done(err)
+	c.end(err)
 	return err
 }
 

@@ -50,3 +50,44 @@ func TestEveryCallIsObserved(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestObserveReportsEveryCall: each method reports its operation, a
+// duration and the error it returns, with no allocation of its own.
+func TestObserveReportsEveryCall(t *testing.T) {
+	mem := memstore.New(memstore.Options{SweepInterval: -1})
+	defer mem.Close()
+	var ops []string
+	var errs []error
+	s := storewrap.Observe(mem, func(op string, d time.Duration, err error) {
+		if d < 0 {
+			t.Errorf("%s: negative duration %v", op, d)
+		}
+		ops = append(ops, op)
+		errs = append(errs, err)
+	})
+	ctx := t.Context()
+	rec := &store.Record{Key: "k", Issuer: "iss", Subject: "sub", ExpiresAt: time.Now().Add(time.Hour)}
+	f := store.Filter{Issuer: "iss", Subject: "sub"}
+	s.Create(ctx, rec)
+	s.Get(ctx, "k")
+	s.Update(ctx, rec)
+	s.List(ctx, f)
+	s.Once(ctx, "o", time.Minute)
+	s.Ping(ctx)
+	s.DeleteMatching(ctx, f)
+	s.Delete(ctx, "k")
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after Delete = %v; want store.ErrNotFound passed through", err)
+	}
+	want := []string{"create", "get", "update", "list", "once", "ping", "delete_matching", "delete", "get"}
+	if !slices.Equal(ops, want) {
+		t.Fatalf("observed %q; want %q", ops, want)
+	}
+	if !errors.Is(errs[len(errs)-1], store.ErrNotFound) || slices.ContainsFunc(errs[:len(errs)-1], func(e error) bool { return e != nil }) {
+		t.Fatalf("errors seen by the observer = %v", errs)
+	}
+	quiet := storewrap.Observe(mem, func(string, time.Duration, error) {})
+	if n := testing.AllocsPerRun(100, func() { quiet.Ping(ctx) }); n != 0 {
+		t.Errorf("an observed Ping allocates %v times, want 0", n)
+	}
+}

@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,8 +61,10 @@ type Options struct {
 type Registry struct {
 	opts Options
 
-	mu    sync.Mutex
-	byKey map[string]map[*entry]struct{}
+	mu sync.Mutex
+	// byKey holds the first of the calls tracked under each session key;
+	// the others follow it through entry.next.
+	byKey map[string]*entry
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -82,6 +85,19 @@ type entry struct {
 	deadline time.Time // when the session ends unless used
 	absolute time.Time // when the session ends however used
 	timer    *time.Timer
+	// prev and next link the calls tracked under the same key.
+	prev, next *entry
+}
+
+// calls yields the calls tracked under key, first to last; r.mu is held.
+func (r *Registry) calls(key string) iter.Seq[*entry] {
+	return func(yield func(*entry) bool) {
+		for e := r.byKey[key]; e != nil; e = e.next {
+			if !yield(e) {
+				return
+			}
+		}
+	}
 }
 
 // errSessionEnded is the cause of a tracked call's context when the stream
@@ -107,7 +123,7 @@ func New(opts Options) (*Registry, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	r := &Registry{opts: opts, byKey: make(map[string]map[*entry]struct{}), stop: stop}
+	r := &Registry{opts: opts, byKey: make(map[string]*entry), stop: stop}
 	r.wg.Add(1)
 	go r.recheckLoop(ctx)
 	if opts.Notifier != nil {
@@ -127,29 +143,37 @@ func (r *Registry) Close() {
 	}
 }
 
-// Track registers a call forwarded for s, a session of app whose idle
-// timeout is idle. Serve the call with the returned writer and request,
-// then call done. When the response turns out to be a stream (the writer
-// is hijacked for an upgrade, or answers 2xx with an event stream or
-// without a Content-Length), it is closed as soon as s ends; an ordinary
-// response is never cut.
-func (r *Registry) Track(w http.ResponseWriter, req *http.Request, app string, s *session.Session, idle time.Duration) (http.ResponseWriter, *http.Request, func()) {
-	ctx, cancel := context.WithCancelCause(req.Context())
-	e := &entry{key: s.Key, app: app, cancel: cancel, deadline: s.ExpiresAt(idle), absolute: s.AbsoluteExpiry}
-	r.mu.Lock()
-	set := r.byKey[e.key]
-	if set == nil {
-		set = make(map[*entry]struct{})
-		r.byKey[e.key] = set
-	}
-	set[e] = struct{}{}
-	r.mu.Unlock()
-	tw := &writer{ResponseWriter: w, reg: r, e: e, head: req.Method == http.MethodHead}
-	return tw, req.WithContext(ctx), func() {
-		r.finish(e)
-		cancel(nil)
-	}
+// Call is one tracked call: serve its response through it (it is the
+// http.ResponseWriter to write to), then call Done.
+type Call struct {
+	writer
+	e entry
 }
+
+// Track registers a call forwarded for s, a session of app whose idle
+// timeout is idle. req is the call's request; cancel must cancel the
+// context it is served with, which the caller cancels once it is served.
+// Serve the call through the returned Call, then call its Done. When the
+// response turns out to be a stream (the writer is hijacked for an
+// upgrade, or answers 2xx with an event stream or without a
+// Content-Length), it is closed as soon as s ends: its context is canceled
+// and a hijacked connection closed. An ordinary response is never cut.
+func (r *Registry) Track(w http.ResponseWriter, req *http.Request, cancel context.CancelCauseFunc, app string, s *session.Session, idle time.Duration) *Call {
+	// One allocation holds the call's writer and its registry entry.
+	c := &Call{e: entry{key: s.Key, app: app, cancel: cancel, deadline: s.ExpiresAt(idle), absolute: s.AbsoluteExpiry}}
+	c.writer = writer{ResponseWriter: w, reg: r, e: &c.e, head: req.Method == http.MethodHead}
+	e := &c.e
+	r.mu.Lock()
+	if first := r.byKey[e.key]; first != nil {
+		e.next, first.prev = first, e
+	}
+	r.byKey[e.key] = e
+	r.mu.Unlock()
+	return c
+}
+
+// Done unregisters the call when it has been served.
+func (c *Call) Done() { c.reg.finish(&c.e) }
 
 // End closes this replica's streams of the sessions under keys and tells
 // the other replicas. It is the session manager's OnEnd hook.
@@ -174,8 +198,8 @@ func (r *Registry) Open() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, set := range r.byKey {
-		for e := range set {
+	for k := range r.byKey {
+		for e := range r.calls(k) {
 			if e.stream && !e.closed {
 				n++
 			}
@@ -189,8 +213,8 @@ func (r *Registry) Open() int {
 func (r *Registry) EndApp(app, reason string) {
 	r.mu.Lock()
 	var keys []string
-	for k, set := range r.byKey {
-		for e := range set {
+	for k := range r.byKey {
+		for e := range r.calls(k) {
 			if e.app == app {
 				keys = append(keys, k)
 				break
@@ -206,7 +230,7 @@ func (r *Registry) endLocal(keys []string, reason string) {
 	var closing []*entry
 	r.mu.Lock()
 	for _, k := range keys {
-		for e := range r.byKey[k] {
+		for e := range r.calls(k) {
 			if e.closed {
 				continue
 			}
@@ -237,18 +261,19 @@ func (r *Registry) markClosed(e *entry) *entry {
 	return e
 }
 
-// shut ends a stream marked closed: the upstream call's context is
-// canceled and the browser's connection, when hijacked, closed.
+// shut ends a stream marked closed: it is counted, then the upstream
+// call's context is canceled and the browser's connection, when hijacked,
+// closed. Counting first means the count never lags what the browser sees.
 func (r *Registry) shut(e *entry, reason string) {
+	if r.opts.OnClose != nil {
+		r.opts.OnClose(reason)
+	}
 	e.cancel(errSessionEnded)
 	r.mu.Lock()
 	conn := e.conn
 	r.mu.Unlock()
 	if conn != nil {
 		conn.Close()
-	}
-	if r.opts.OnClose != nil {
-		r.opts.OnClose(reason)
 	}
 }
 
@@ -288,12 +313,20 @@ func (r *Registry) opened(e *entry, conn net.Conn) {
 // finish unregisters e when its call returns.
 func (r *Registry) finish(e *entry) {
 	r.mu.Lock()
-	if set := r.byKey[e.key]; set != nil {
-		delete(set, e)
-		if len(set) == 0 {
-			delete(r.byKey, e.key)
-		}
+	switch {
+	case e.prev != nil:
+		e.prev.next = e.next
+	case r.byKey[e.key] != e:
+		// Not linked (finished before).
+	case e.next != nil:
+		r.byKey[e.key] = e.next
+	default:
+		delete(r.byKey, e.key)
 	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	}
+	e.prev, e.next = nil, nil
 	done := e.stream && !e.closed
 	if done {
 		r.markClosed(e)
@@ -355,7 +388,7 @@ func (r *Registry) goneReason(key string) string {
 	now := r.opts.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for e := range r.byKey[key] {
+	for e := range r.calls(key) {
 		switch {
 		case !now.Before(e.absolute):
 			return "absolute"
@@ -386,8 +419,8 @@ func (r *Registry) recheckLoop(ctx context.Context) {
 func (r *Registry) recheck(ctx context.Context) {
 	r.mu.Lock()
 	keys := make([]string, 0, len(r.byKey))
-	for k, set := range r.byKey {
-		for e := range set {
+	for k := range r.byKey {
+		for e := range r.calls(k) {
 			if e.stream && !e.closed {
 				keys = append(keys, k)
 				break

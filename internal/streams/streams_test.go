@@ -76,9 +76,12 @@ var sess = &session.Session{Key: "k1", AbsoluteExpiry: time.Now().Add(time.Hour)
 // server serves handler for session sess through r.
 func server(t *testing.T, r *Registry, handler http.HandlerFunc) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w, req, done := r.Track(w, req, "", sess, time.Hour)
-		defer done()
-		handler(w, req)
+		ctx, cancel := context.WithCancelCause(req.Context())
+		defer cancel(nil)
+		req = req.WithContext(ctx)
+		c := r.Track(w, req, cancel, "", sess, time.Hour)
+		defer c.Done()
+		handler(c, req)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -208,5 +211,53 @@ func TestLabelKeepsMetricLabelsBounded(t *testing.T) {
 		if got := label(in); got != want {
 			t.Errorf("label(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCallsUnderOneKey: calls tracked under one session key finish in any
+// order, and an end closes exactly the streams still open.
+func TestCallsUnderOneKey(t *testing.T) {
+	r, _, cl := newRegistry(t, time.Hour)
+	req := httptest.NewRequest("GET", "/api/events", nil)
+	var calls []*Call
+	var causes []func() error
+	for range 4 {
+		ctx, cancel := context.WithCancelCause(req.Context())
+		t.Cleanup(func() { cancel(nil) })
+		c := r.Track(httptest.NewRecorder(), req.WithContext(ctx), cancel, "", sess, time.Hour)
+		c.Header().Set("Content-Type", "text/event-stream")
+		c.WriteHeader(http.StatusOK)
+		calls = append(calls, c)
+		causes = append(causes, func() error { return context.Cause(ctx) })
+	}
+	if n := r.Open(); n != 4 {
+		t.Fatalf("Open = %d, want 4", n)
+	}
+	calls[1].Done() // middle
+	calls[3].Done() // first in the list (tracked last)
+	calls[1].Done() // twice: no effect
+	if n := r.Open(); n != 2 {
+		t.Fatalf("Open after two finished = %d, want 2", n)
+	}
+	r.End(t.Context(), []string{sess.Key}, "logout")
+	for i, cause := range causes {
+		ended := errors.Is(cause(), errSessionEnded)
+		if want := i == 0 || i == 2; ended != want {
+			t.Errorf("call %d: cut %v, want %v", i, ended, want)
+		}
+	}
+	if cl.get("logout") != 2 || cl.get("done") != 2 {
+		t.Errorf("closes: logout %d, done %d; want 2 and 2", cl.get("logout"), cl.get("done"))
+	}
+	calls[0].Done()
+	calls[2].Done()
+	if n := r.Open(); n != 0 {
+		t.Fatalf("Open at the end = %d, want 0", n)
+	}
+	r.mu.Lock()
+	left := len(r.byKey)
+	r.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d keys left registered", left)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strings"
 )
 
 // writer watches a tracked call's response for the moment it becomes a
@@ -66,8 +67,44 @@ func streaming(code int, h http.Header, head bool) bool {
 	if code < 200 || code > 299 || code == http.StatusNoContent || head {
 		return false
 	}
-	if ct, _, _ := mime.ParseMediaType(h.Get("Content-Type")); ct == "text/event-stream" {
+	if isEventStream(h.Get("Content-Type")) {
 		return true
 	}
 	return h.Get("Content-Length") == ""
+}
+
+// isEventStream reports whether a Content-Type names text/event-stream as
+// mime.ParseMediaType reads it. A value without parameters is checked
+// without parsing, so the common answer (JSON, say) costs no allocation.
+func isEventStream(contentType string) bool {
+	mt, params, _ := strings.Cut(contentType, ";")
+	if !asciiFoldEqual(strings.TrimSpace(mt), "text/event-stream") {
+		// mime.ParseMediaType lower-cases the type, and no other letters
+		// lower-case to those of "text/event-stream".
+		return false
+	}
+	if params == "" {
+		return true
+	}
+	// The parameters decide: ParseMediaType rejects some malformed ones.
+	ct, _, _ := mime.ParseMediaType(contentType)
+	return ct == "text/event-stream"
+}
+
+// asciiFoldEqual reports whether s equals lower, a lower-case ASCII string,
+// ignoring ASCII case.
+func asciiFoldEqual(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
