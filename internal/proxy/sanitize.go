@@ -3,8 +3,6 @@ package proxy
 import (
 	"net/http"
 	"strings"
-
-	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 )
 
 // droppedHeaders are request header names removed before forwarding, in
@@ -156,25 +154,25 @@ func filterCookies(h http.Header, stripCookie func(name string) bool) {
 	if len(lines) == 0 {
 		return
 	}
+	cookies := (&http.Request{Header: http.Header{"Cookie": lines}}).Cookies()
 	var b strings.Builder
-	httpx.Cookies(h, func(name, value string, quoted bool) bool {
-		if stripCookie(name) {
-			return true
+	for _, c := range cookies {
+		if stripCookie(c.Name) {
+			continue
 		}
 		if b.Len() > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(name)
+		b.WriteString(c.Name)
 		b.WriteByte('=')
-		if quoted {
+		if c.Quoted {
 			b.WriteByte('"')
-			b.WriteString(value)
+			b.WriteString(c.Value)
 			b.WriteByte('"')
 		} else {
-			b.WriteString(value)
+			b.WriteString(c.Value)
 		}
-		return true
-	})
+	}
 	if b.Len() == 0 {
 		delete(h, "Cookie")
 		return

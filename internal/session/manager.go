@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatehouse-bff/gatehouse/internal/httpx"
 	"github.com/gatehouse-bff/gatehouse/internal/seal"
 	"github.com/gatehouse-bff/gatehouse/store"
 )
@@ -269,11 +268,11 @@ func (m *Manager) remember(rec *store.Record, s *Session) {
 // treat every error as "not signed in" (fail closed). With slide set, the
 // idle deadline moves forward.
 func (m *Manager) Load(ctx context.Context, r *http.Request, slide bool) (*Session, error) {
-	v, ok := httpx.Cookie(r.Header, m.opts.CookieName)
-	if !ok || v == "" || len(v) > 128 {
+	c, err := r.Cookie(m.opts.CookieName)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return nil, ErrNoSession
 	}
-	return m.LoadKey(ctx, KeyOf(v), slide)
+	return m.LoadKey(ctx, KeyOf(c.Value), slide)
 }
 
 // LoadKey is Load by store key.
