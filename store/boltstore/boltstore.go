@@ -620,32 +620,40 @@ func appendTime(b []byte, t time.Time) []byte {
 var errMalformed = errors.New("malformed record")
 
 // decodeRecord parses encodeRecord's output, copying out of b (bbolt values
-// are only valid inside their transaction).
+// are only valid inside their transaction): the strings share one copy of
+// the head, and Data is a copy of its own.
 func decodeRecord(b []byte) (*store.Record, error) {
 	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordVersionV1) {
 		return nil, errMalformed
 	}
-	d := decoder{b: b[1:]}
-	r := &store.Record{
-		Issuer:  d.string(),
-		Subject: d.string(),
-		SID:     d.string(),
-	}
+	d := decoder{b: b[1:], start: len(b) - 1}
+	iss, sub, sid := d.field(), d.field(), d.field()
+	var app [2]int
 	if b[0] == recordVersion {
-		r.App = d.string()
+		app = d.field()
 	}
-	r.LastSeen = d.time()
-	r.ExpiresAt = d.time()
+	ls := d.time()
+	exp := d.time()
 	if d.err != nil {
 		return nil, d.err
 	}
-	r.Data = bytes.Clone(d.b)
-	return r, nil
+	head := string(b[1 : len(b)-len(d.b)])
+	str := func(f [2]int) string { return head[f[0]:f[1]] }
+	return &store.Record{
+		Issuer:    str(iss),
+		Subject:   str(sub),
+		SID:       str(sid),
+		App:       str(app),
+		LastSeen:  ls,
+		ExpiresAt: exp,
+		Data:      bytes.Clone(d.b),
+	}, nil
 }
 
 type decoder struct {
-	b   []byte
-	err error
+	b     []byte
+	start int // len(b) before the first read
+	err   error
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -674,18 +682,20 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) string() string {
+// field reads a length-prefixed string and returns its bounds, as offsets
+// from the start of d's input.
+func (d *decoder) field() [2]int {
 	n := d.uvarint()
 	if d.err != nil {
-		return ""
+		return [2]int{}
 	}
 	if n > uint64(len(d.b)) {
 		d.err = errMalformed
-		return ""
+		return [2]int{}
 	}
-	s := string(d.b[:n])
+	start := d.start - len(d.b)
 	d.b = d.b[n:]
-	return s
+	return [2]int{start, start + int(n)}
 }
 
 func (d *decoder) time() time.Time {
