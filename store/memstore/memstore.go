@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
 	"sync"
 	"time"
@@ -27,11 +28,15 @@ type Options struct {
 	// negative value starts no goroutine (expired entries then stay in
 	// memory, invisible).
 	SweepInterval time.Duration
+	// Logger receives a debug line after each sweep that removed records;
+	// nil discards it.
+	Logger *slog.Logger
 }
 
 // memStore is an in-memory session store. It is safe for concurrent use.
 type memStore struct {
 	now func() time.Time
+	log *slog.Logger
 
 	mu    sync.RWMutex
 	recs  map[string]*store.Record
@@ -67,6 +72,10 @@ func newStore(opts Options) *memStore {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.log = opts.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	interval := opts.SweepInterval
 	if interval == 0 {
 		interval = DefaultSweepInterval
@@ -81,7 +90,12 @@ func newStore(opts Options) *memStore {
 
 func (s *memStore) sweepLoop(interval time.Duration) {
 	defer close(s.done)
-	sweep.Every(interval, s.stop, func() { s.sweep(s.now()) })
+	sweep.Every(interval, s.stop, func() {
+		start := time.Now()
+		if n := s.sweep(s.now()); n > 0 {
+			s.log.Debug(sweep.Done, "count", n, "took", time.Since(start))
+		}
+	})
 }
 
 // Close stops the background sweeper. The records stay readable; Close may

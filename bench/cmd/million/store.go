@@ -114,8 +114,9 @@ type storeEnv struct {
 }
 
 func openMemory(env storeEnv) (*backend, error) {
-	s := memstore.New(memstore.Options{SweepInterval: env.sweepEvery})
-	return &backend{store: s, space: heapBytes, spaceWhat: "Go heap in use (after GC)", sweepEvery: env.sweepEvery, close: s.Close}, nil
+	sweeps := &sweepLog{}
+	s := memstore.New(memstore.Options{SweepInterval: env.sweepEvery, Logger: slog.New(sweeps)})
+	return &backend{store: s, space: heapBytes, spaceWhat: "Go heap in use (after GC)", sweepEvery: env.sweepEvery, sweeps: sweeps, close: s.Close}, nil
 }
 
 func heapBytes(context.Context) (int64, error) {
