@@ -34,10 +34,14 @@ func (s *pgStore) sweepLoop(interval time.Duration) {
 // sweep deletes the sessions and one-time keys that expired at or before
 // now and returns how many sessions it removed and in how many statements.
 // Each statement deletes at most s.batch rows, skipping rows another
-// transaction holds, so it never waits on nor blocks a request for long.
+// transaction holds, so it never waits on nor blocks a request for long;
+// after each full one the sweep rests as long as the statement took, so
+// that the database (often on the gateway's own machine) spends at most
+// half its time on the sweep while requests wait for it.
 func (s *pgStore) sweep(ctx context.Context, now time.Time) (removed, batches int, err error) {
 	for _, table := range []string{s.sessions, s.once} {
 		for {
+			start := time.Now()
 			n, err := s.sweepBatch(ctx, table, now)
 			if table == s.sessions {
 				removed += n
@@ -48,6 +52,11 @@ func (s *pgStore) sweep(ctx context.Context, now time.Time) (removed, batches in
 			}
 			if n < s.batch {
 				break
+			}
+			select {
+			case <-time.After(time.Since(start)):
+			case <-ctx.Done():
+				return removed, batches, context.Cause(ctx)
 			}
 		}
 	}
