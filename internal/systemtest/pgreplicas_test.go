@@ -3,7 +3,6 @@ package systemtest
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,33 +53,7 @@ func TestPostgresReplicasShareSessions(t *testing.T) {
 
 func TestPostgresReplicasRefreshOnce(t *testing.T) {
 	a, b, op := pgReplicas(t, pgtest.DSN(t))
-	ba, bb := a.browser(), b.browser()
-	ba.login("/")
-	carry(t, ba, bb)
-	a.clock.Advance(10 * time.Minute)
-	op.SetRefreshMode(hostileop.RefreshSlow)
-	op.SetRefreshDelay(200 * time.Millisecond)
-	const perReplica = 100
-	var wg sync.WaitGroup
-	statuses := make(chan int, 2*perReplica)
-	for range perReplica {
-		wg.Go(func() { statuses <- ba.api("GET", "/api/a").StatusCode })
-		wg.Go(func() { statuses <- bb.api("GET", "/api/b").StatusCode })
-	}
-	wg.Wait()
-	close(statuses)
-	failed := 0
-	for s := range statuses {
-		if s != http.StatusOK {
-			failed++
-		}
-	}
-	if failed > 0 {
-		t.Errorf("%d of %d calls failed", failed, 2*perReplica)
-	}
-	if st := op.Stats(); st.RefreshGrants != 1 || st.RefreshReuses != 0 {
-		t.Errorf("provider saw %d refresh grants and %d reuses", st.RefreshGrants, st.RefreshReuses)
-	}
+	refreshOnceAcross(t, a, b, op)
 }
 
 func TestPostgresBackchannelAcrossReplicas(t *testing.T) {

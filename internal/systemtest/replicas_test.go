@@ -99,6 +99,15 @@ func TestReplicasRefreshOnceForConcurrentCalls(t *testing.T) { testReplicasRefre
 
 func testReplicasRefreshOnce(t *testing.T, target redisTarget) {
 	a, b, op, _, _ := replicasOn(t, target)
+	refreshOnceAcross(t, a, b, op)
+}
+
+// refreshOnceAcross signs in on a, carries the session to b, lets the
+// access token expire and sends 100 concurrent calls to each replica while
+// the provider answers refreshes slowly: every call succeeds, and the
+// provider sees one refresh grant and no reuse of a spent refresh token.
+func refreshOnceAcross(t *testing.T, a, b *env, op *hostileop.Provider) {
+	t.Helper()
 	ba, bb := a.browser(), b.browser()
 	ba.login("/")
 	carry(t, ba, bb)
